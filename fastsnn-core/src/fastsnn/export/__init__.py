@@ -1,0 +1,1 @@
+"""Exporters turn a trained model into files for deployment."""

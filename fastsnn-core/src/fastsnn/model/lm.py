@@ -1,0 +1,156 @@
+"""SpikingLM: embedding → blocks (attention + spiking FFN) → norm → head."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from fastsnn.config.model import ModelConfig
+from fastsnn.config.refs import ComponentRef
+from fastsnn.errors import FastSNNError
+from fastsnn.model.cache import ModelCache
+
+
+class Block(nn.Module):
+    """``x + attn(norm(x))`` then ``x + ffn(norm(x))``."""
+
+    def __init__(self, config: ModelConfig, layer_idx: int, attention: ComponentRef) -> None:
+        super().__init__()
+        d = config.d_model
+        self.attn_norm = config.norm.build(dim=d)
+        self.attn = attention.build(d_model=d, n_heads=config.n_heads, layer_idx=layer_idx,
+                                    max_seq_len=config.max_seq_len)
+        self.ffn_norm = config.norm.build(dim=d)
+        self.ffn = config.ffn.build(d_model=d, d_ff=config.ffn_width, neuron=config.neuron)
+
+    def forward(self, x: torch.Tensor, cache: Any = None) -> torch.Tensor:  # x: (B, T, d)
+        x = x + self.attn(self.attn_norm(x), cache)
+        return x + self.ffn(self.ffn_norm(x))
+
+
+class SpikingLM(nn.Module):
+    """A causal language model whose FFN activations are spiking neurons."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.embed = nn.Embedding(config.vocab_size, config.d_model)
+        self.layer_attention = config.layer_attention()
+        self.blocks = nn.ModuleList(Block(config, i, ref) for i, ref in enumerate(self.layer_attention))
+        self.norm = config.norm.build(dim=config.d_model)
+        self.head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        self.apply(self._init_weights)
+        if config.tie_embeddings:
+            self.head.weight = self.embed.weight
+
+    def _init_weights(self, module: nn.Module) -> None:
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=self.config.init_std)
+            if getattr(module, "bias", None) is not None:
+                nn.init.zeros_(module.bias)
+
+    # -- decoding state --------------------------------------------------------------------
+    def init_cache(self, batch_size: int) -> ModelCache:
+        """An empty cache for ``batch_size`` sequences (O(1) for linear attention, O(W) for SWA)."""
+        if batch_size <= 0:
+            raise FastSNNError(f"batch_size must be positive, got {batch_size}")
+        param = next(self.parameters())
+        layers = [b.attn.init_cache(batch_size, device=param.device, dtype=param.dtype) for b in self.blocks]
+        return ModelCache(layers=layers, batch_size=batch_size, owner_id=id(self))
+
+    # -- forward ----------------------------------------------------------------------------
+    def forward(self, input_ids: torch.Tensor, cache: ModelCache | None = None) -> torch.Tensor:
+        """``input_ids (B, T)`` → logits ``(B, T, vocab)``. With ``cache``, continue from it and advance it."""
+        if input_ids.dim() != 2:
+            raise FastSNNError(f"input_ids must have shape (batch, time), got {tuple(input_ids.shape)}")
+        if input_ids.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
+            raise FastSNNError(f"input_ids must be an integer tensor, got {input_ids.dtype}")
+        B, T = input_ids.shape
+        if cache is not None:
+            cache.check(id(self), B, T, self.config.max_seq_len)
+        elif T > self.config.max_seq_len:
+            raise FastSNNError(f"sequence of {T} tokens is longer than max_seq_len={self.config.max_seq_len}")
+        x = self.embed(input_ids)  # (B, T, d)
+        for i, block in enumerate(self.blocks):
+            x = block(x, None if cache is None else cache.layers[i])
+        if cache is not None:
+            cache.seen += T
+        return self.head(self.norm(x))  # (B, T, vocab)
+
+    def loss(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Next-token cross-entropy of ``input_ids (B, T)``."""
+        logits = self(input_ids[:, :-1])
+        return F.cross_entropy(logits.reshape(-1, logits.size(-1)), input_ids[:, 1:].reshape(-1))
+
+    @torch.no_grad()
+    def generate(
+        self,
+        input_ids: torch.Tensor,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        prefill_chunk: int = 512,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Append ``max_new_tokens`` sampled tokens to ``input_ids (B, T)``; ``temperature=0`` is greedy.
+
+        The prompt is prefilled in chunks of ``prefill_chunk`` tokens, then tokens are decoded one
+        at a time from the cache.
+        """
+        if max_new_tokens < 0:
+            raise FastSNNError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
+        if temperature < 0:
+            raise FastSNNError(f"temperature must be >= 0, got {temperature}")
+        if top_k is not None and top_k <= 0:
+            raise FastSNNError(f"top_k must be positive, got {top_k}")
+        if top_p is not None and not 0 < top_p <= 1:
+            raise FastSNNError(f"top_p must be in (0, 1], got {top_p}")
+        if input_ids.shape[1] == 0:
+            raise FastSNNError("generate needs at least one prompt token")
+        if prefill_chunk <= 0:
+            raise FastSNNError(f"prefill_chunk must be positive, got {prefill_chunk}")
+        cache = self.init_cache(input_ids.shape[0])
+        logits = None
+        for start in range(0, input_ids.shape[1], prefill_chunk):
+            logits = self(input_ids[:, start : start + prefill_chunk], cache=cache)
+        out = [input_ids]
+        for step in range(max_new_tokens):
+            next_token = sample_next(logits[:, -1], temperature, top_k, top_p, generator)  # (B, 1)
+            out.append(next_token)
+            if step + 1 < max_new_tokens:
+                logits = self(next_token, cache=cache)
+        return torch.cat(out, dim=1)
+
+
+def sample_next(
+    logits: torch.Tensor,
+    temperature: float,
+    top_k: int | None,
+    top_p: float | None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Pick one token per row of ``logits (B, V)`` → ``(B, 1)``."""
+    if temperature == 0:
+        return logits.argmax(-1, keepdim=True)
+    logits = logits.float() / temperature
+    if top_k is not None:
+        kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None and top_p < 1:
+        sorted_logits, order = torch.sort(logits, descending=True)
+        probs = sorted_logits.softmax(-1)
+        drop = probs.cumsum(-1) - probs > top_p  # keep the smallest prefix reaching top_p
+        sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
+        logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
+    return torch.multinomial(logits.softmax(-1), 1, generator=generator)
+
+
+def build_model(config: ModelConfig | dict) -> SpikingLM:
+    """Build a :class:`SpikingLM` from a config (or a dict validated as one)."""
+    if not isinstance(config, ModelConfig):
+        config = ModelConfig.model_validate(config)
+    return SpikingLM(config)
