@@ -1,4 +1,9 @@
-"""The ANN→SNN conversion contract: rules that match modules and say what replaces them."""
+"""The ANN→SNN conversion contract: rules that match modules and say what replaces them.
+
+A rule is registered under the kind ``rule`` (hook ``fastsnn_register_conversion_rules``);
+:func:`fastsnn.convert.convert` walks a model and asks each rule, in descending
+:attr:`ConversionRule.priority`, whether it handles a module. The first that does replaces it.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +13,52 @@ from typing import Any
 
 from torch import nn
 
+#: Attribute the engine sets on every replacement so that converting twice changes nothing.
+CONVERTED_MARK = "fastsnn_converted"
+
 
 @dataclass
 class ConversionContext:
-    """What a rule may need: the neuron to insert, the model-level width, and notes to report."""
+    """What a rule may need while converting one module.
+
+    - ``neuron`` — the spiking neuron to insert for activations: a registered name, a
+      ``{"name": ..., **params}`` dict or a ComponentRef (build it with :meth:`build_neuron`).
+    - ``d_model`` — the width to assume where the model does not tell (``d_model_fallback``).
+    - ``feature_dim`` — the width of the features reaching this module, inferred by the engine
+      from the last layer with a known output width before it (``None`` if unknown).
+    - ``options`` — free-form settings passed to :func:`fastsnn.convert.convert`.
+    """
 
     neuron: Any = "adaptive_threshold"
     d_model: int | None = None
+    feature_dim: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def width(self) -> int | None:
+        """The inferred feature width, else the fallback ``d_model``."""
+        return self.feature_dim if self.feature_dim is not None else self.d_model
+
+    def build_neuron(self) -> nn.Module:
+        """A fresh neuron module from :attr:`neuron` (through the registry).
+
+        If the neuron's ``Params`` declares a ``dim`` field that the reference leaves unset, the
+        inferred :attr:`width` is passed as ``dim`` (for neurons with per-feature parameters).
+        """
+        from fastsnn.config.refs import ComponentRef
+        from fastsnn.factory import build_ref
+        from fastsnn.plugins import get_registry
+
+        ref = self.neuron
+        if isinstance(ref, ComponentRef):
+            ref = {"name": ref.name, **ref.params}
+        if isinstance(ref, str):
+            ref = {"name": ref}
+        if isinstance(ref, dict) and "name" in ref and "dim" not in ref and self.width is not None:
+            spec = get_registry().get("neuron", ref["name"])
+            if "dim" in spec.params.model_fields:
+                ref = {**ref, "dim": self.width}
+        return build_ref("neuron", ref)
 
 
 class ConversionRule(ABC):
@@ -23,9 +66,10 @@ class ConversionRule(ABC):
 
     Rules are tried in descending ``priority``; the first whose :meth:`matches` is true
     replaces the module with :meth:`convert`'s result. Unmatched modules are kept, and their
-    children are visited.
+    children are visited. A replacement's own children are not visited again.
     """
 
+    #: higher runs first; ties keep registration order
     priority: int = 0
 
     @abstractmethod
@@ -35,3 +79,7 @@ class ConversionRule(ABC):
     @abstractmethod
     def convert(self, module: nn.Module, qualname: str, context: ConversionContext) -> nn.Module:
         """The replacement for ``module``."""
+
+    def describe(self, original: nn.Module, replacement: nn.Module) -> str:
+        """One line for the conversion report (override to say more, e.g. a chosen threshold)."""
+        return ""

@@ -1,0 +1,1 @@
+"""The ``fastsnn`` command line."""

@@ -1,0 +1,50 @@
+"""``fastsnn``: list what plugins provide, validate configs, run the pipeline."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+import fastsnn
+from fastsnn.cli.errors import EXIT_BAD_INPUT, FriendlyGroup, classify
+
+
+@click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(fastsnn.__version__, "--version", prog_name="fastsnn")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+def cli(debug: bool) -> None:
+    """FastSNN: build ANN → convert to SNN → train/evaluate → export.
+
+    Components come from plugins (entry-point group ``fastsnn``); ``fastsnn plugins`` shows them.
+    """
+
+
+def _add_builtin_commands() -> None:
+    from fastsnn.cli import bench, demo, discover, scaffold, validate
+
+    for command in (*discover.COMMANDS, validate.validate, demo.demo, scaffold.plugin, bench.bench):
+        cli.add_command(command)
+
+
+_add_builtin_commands()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``fastsnn`` script: load plugin commands, then run."""
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        from fastsnn.plugins import get_plugin_manager
+
+        get_plugin_manager().register_commands(cli)
+    except Exception as err:  # strict mode or a broken built-in
+        if debug:
+            raise
+        code, msg = classify(err)
+        click.secho(f"Error: {msg}", fg="red", err=True)
+        sys.exit(code if code else EXIT_BAD_INPUT)
+    cli.main(args=argv, prog_name="fastsnn")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

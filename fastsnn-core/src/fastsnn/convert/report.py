@@ -1,0 +1,76 @@
+"""What a conversion did: which modules were replaced (by which rule), and which were kept."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Replacement:
+    """One module swapped by a rule."""
+
+    qualname: str  # where in the model ("" is the root)
+    original: str  # class name of the module that was there
+    replacement: str  # class name of what is there now
+    rule: str  # the rule's registered name
+    feature_dim: int | None = None  # width inferred for the features reaching the module
+    note: str = ""  # the rule's own remark (ConversionRule.describe)
+
+
+@dataclass(frozen=True)
+class KeptModule:
+    """One leaf module left as it was."""
+
+    qualname: str
+    type_name: str
+    reason: str  # "no rule matched" or "already spiking"
+
+
+@dataclass
+class ConversionReport:
+    """The record of one :func:`fastsnn.convert.convert` call; ``print(report)`` shows a table."""
+
+    rules: list[str] = field(default_factory=list)  # rules tried, in the order they were tried
+    replaced: list[Replacement] = field(default_factory=list)
+    kept: list[KeptModule] = field(default_factory=list)
+
+    def by_rule(self) -> dict[str, int]:
+        """Number of replacements per rule name."""
+        return dict(Counter(r.rule for r in self.replaced))
+
+    def kept_types(self) -> dict[str, int]:
+        """Number of kept leaf modules per class name."""
+        return dict(Counter(k.type_name for k in self.kept))
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "rules": list(self.rules),
+            "replaced": [asdict(r) for r in self.replaced],
+            "kept": [asdict(k) for k in self.kept],
+        }
+
+    def __str__(self) -> str:
+        lines = [f"ANN→SNN conversion: {len(self.replaced)} replaced, {len(self.kept)} kept "
+                 f"(rules tried: {', '.join(self.rules) or 'none'})"]
+        if self.replaced:
+            rows = [(_where(r.qualname), f"{r.original} → {r.replacement}", r.rule,
+                     "" if r.feature_dim is None else str(r.feature_dim), r.note) for r in self.replaced]
+            lines += _table(("module", "change", "rule", "width", "note"), rows)
+        if self.kept:
+            lines.append("kept:")
+            lines += _table(("module", "type", "reason"),
+                            [(_where(k.qualname), k.type_name, k.reason) for k in self.kept])
+        return "\n".join(lines)
+
+
+def _where(qualname: str) -> str:
+    return qualname or "(root)"
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
+    fmt = "  " + "  ".join(f"{{:<{w}}}" for w in widths)
+    return [fmt.format(*header).rstrip()] + [fmt.format(*row).rstrip() for row in rows]
