@@ -2,18 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Annotated, Any, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, TypeAdapter, model_validator
 
 from fastsnn.config.refs import AttentionRef, ComponentRef, FFNRef, LayerMixRef, NeuronRef, NormRef
 from fastsnn.errors import FastSNNError
 
 
+def _validate_attention(value: Any) -> Union[ComponentRef, list[ComponentRef]]:
+    """A list is one reference per layer; anything else names a kernel or a layout.
+
+    (A plain Union would report each failing branch; this keeps paths like ``attention[3].window``.)
+    """
+    if isinstance(value, (list, tuple)):
+        return TypeAdapter(list[AttentionRef]).validate_python(list(value))
+    return LayerMixRef.model_validate(value)
+
+
+AttentionSpec = Annotated[
+    Union[LayerMixRef, list[AttentionRef]],
+    PlainValidator(_validate_attention, json_schema_input_type=Union[str, dict, list]),
+    PlainSerializer(lambda v: [r.model_dump() for r in v] if isinstance(v, list) else v.model_dump()),
+]
+
+
 class ModelConfig(BaseModel):
     """Embedding → ``n_layers`` × (norm → attention → residual → norm → FFN → residual) → norm → head."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", validate_default=True)
 
     vocab_size: int = Field(gt=0, description="number of token ids")
     d_model: int = Field(128, gt=0, description="residual stream width")
@@ -21,7 +38,7 @@ class ModelConfig(BaseModel):
     n_heads: int = Field(4, gt=0, description="attention heads per layer")
     d_ff: int | None = Field(None, gt=0, description="FFN hidden width (default 4·d_model)")
     max_seq_len: int = Field(2048, gt=0, description="longest sequence the model accepts")
-    attention: Union[LayerMixRef, list[AttentionRef]] = Field(
+    attention: AttentionSpec = Field(
         "hybrid_alt",
         description="one attention kernel for all layers, a layout name (hybrid_alt), or one entry per layer",
     )

@@ -14,7 +14,7 @@ from fastsnn.config.refs import ExporterRef, NeuronRef, RuleRef
 class TrainConfig(BaseModel):
     """How to train: optimiser, schedule, logging and checkpoints."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", validate_default=True)
 
     max_steps: int = Field(100, gt=0, description="optimizer steps")
     lr: float = Field(1e-3, gt=0, description="peak learning rate (AdamW)")
@@ -35,7 +35,7 @@ class TrainConfig(BaseModel):
 class ConvertConfig(BaseModel):
     """ANN→SNN conversion: which neuron replaces activations, and which rules run."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", validate_default=True)
 
     neuron: NeuronRef = Field("adaptive_threshold", description="spiking neuron inserted for activations")
     rules: Optional[list[RuleRef]] = Field(None, description="rules to apply (default: every registered rule)")
@@ -45,7 +45,7 @@ class ConvertConfig(BaseModel):
 class ExportConfig(BaseModel):
     """Where and how to export a model."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", validate_default=True)
 
     exporter: ExporterRef = Field("safetensors")
     path: Path = Path("model.fastsnn")
@@ -54,7 +54,7 @@ class ExportConfig(BaseModel):
 class RunConfig(BaseModel):
     """A whole pipeline in one file: ``[model]``, ``[train]``, ``[convert]``, ``[export]`` tables."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", validate_default=True)
 
     model: Optional[ModelConfig] = None
     train: Optional[TrainConfig] = None

@@ -1,0 +1,11 @@
+"""ANN→SNN conversion: the rule-driven engine, its report, and the seed's one-line API.
+
+>>> from fastsnn.convert import convert
+>>> snn, report = convert(ann, neuron="adaptive_threshold")   # doctest: +SKIP
+>>> print(report)                                               # doctest: +SKIP
+"""
+
+from fastsnn.convert.engine import convert, resolve_rules
+from fastsnn.convert.report import ConversionReport, KeptModule, Replacement
+
+__all__ = ["ConversionReport", "KeptModule", "Replacement", "convert", "resolve_rules"]
