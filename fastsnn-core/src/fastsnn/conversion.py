@@ -13,6 +13,8 @@ from typing import Any
 
 from torch import nn
 
+from fastsnn.errors import FastSNNError
+
 #: Attribute the engine sets on every replacement so that converting twice changes nothing.
 CONVERTED_MARK = "fastsnn_converted"
 
@@ -54,10 +56,16 @@ class ConversionContext:
             ref = {"name": ref.name, **ref.params}
         if isinstance(ref, str):
             ref = {"name": ref}
-        if isinstance(ref, dict) and "name" in ref and "dim" not in ref and self.width is not None:
-            spec = get_registry().get("neuron", ref["name"])
-            if "dim" in spec.params.model_fields:
+        if isinstance(ref, dict) and "name" in ref and "dim" not in ref:
+            dim_field = get_registry().get("neuron", ref["name"]).params.model_fields.get("dim")
+            if dim_field is not None and self.width is not None:
                 ref = {**ref, "dim": self.width}
+            elif dim_field is not None and dim_field.is_required():
+                raise FastSNNError(
+                    f"neuron {ref['name']!r} needs 'dim' (the feature width), which cannot be inferred here; "
+                    "pass d_model= to convert() (d_model_fallback= to convert_ann_to_snn) or give "
+                    "{'name': ..., 'dim': N} as the neuron"
+                )
         return build_ref("neuron", ref)
 
 

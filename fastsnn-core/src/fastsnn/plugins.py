@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import sys
 import threading
-import traceback
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Iterable
@@ -199,7 +198,7 @@ class PluginManager:
             if _env_flag("FASTSNN_STRICT_PLUGINS") or source.builtin:
                 raise PluginError(
                     f"plugin {source.name!r} from distribution {source.distribution} failed to load: "
-                    f"{info.error}\n{traceback.format_exc()}"
+                    f"{info.error}"
                 ) from err
         return info
 

@@ -86,6 +86,11 @@ def resolve_rules(rules: Iterable[RuleLike] | None) -> list[tuple[str, Conversio
     registry = get_registry()
     if rules is None:
         pairs = [(spec.name, registry.create("rule", spec.name)) for spec in registry.specs("rule")]
+        if not pairs:
+            raise FastSNNError(
+                "no conversion rules are registered: install fastsnn-convert (pip install fastsnn-convert) "
+                "or a plugin that registers rules, or pass rules=[...] explicitly"
+            )
     else:
         if isinstance(rules, (str, dict, ConversionRule, ComponentRef)):
             rules = [rules]
@@ -208,7 +213,7 @@ class _Walker:
         setattr(replacement, CONVERTED_MARK, True)
         self.report.replaced.append(
             Replacement(qualname, type(module).__name__, type(replacement).__name__, name,
-                        self.context.feature_dim, rule.describe(module, replacement))
+                        self.context.width, rule.describe(module, replacement))
         )
         self.width = _output_width(module) or self.width
         return replacement

@@ -15,7 +15,7 @@ class Replacement:
     original: str  # class name of the module that was there
     replacement: str  # class name of what is there now
     rule: str  # the rule's registered name
-    feature_dim: int | None = None  # width inferred for the features reaching the module
+    feature_dim: int | None = None  # feature width at the module (inferred, else the fallback)
     note: str = ""  # the rule's own remark (ConversionRule.describe)
 
 

@@ -1,0 +1,5 @@
+"""``python -m fastsnn`` is the ``fastsnn`` command."""
+
+from fastsnn.cli.main import main
+
+main()
