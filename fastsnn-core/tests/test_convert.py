@@ -6,9 +6,6 @@ import json
 
 import pytest
 import torch
-from pydantic import BaseModel, ConfigDict, ValidationError
-from torch import nn
-
 from fastsnn import (
     ConversionContext,
     ConversionRule,
@@ -22,6 +19,8 @@ from fastsnn.config import ConvertConfig
 from fastsnn.convert import convert
 from fastsnn.convert.ann2snn import TinyANN, convert_ann_to_snn
 from fastsnn.testing import use_plugins
+from pydantic import BaseModel, ConfigDict, ValidationError
+from torch import nn
 
 
 class HalfNeuron(SpikingNeuron):
@@ -124,12 +123,12 @@ def test_equal_priority_keeps_the_given_order():
 
 
 def test_rule_params_from_dicts_and_config():
-    snn, report = convert(mlp(), rules=[{"name": "act", "types": ["ReLU", "Tanh"]}], neuron="half")
+    _snn, report = convert(mlp(), rules=[{"name": "act", "types": ["ReLU", "Tanh"]}], neuron="half")
     assert report.by_rule() == {"act": 2}
     config = ConvertConfig(neuron="half", rules=[{"name": "act", "types": ["Tanh"]}])
-    snn, report = convert(mlp(), config)
+    _snn, report = convert(mlp(), config)
     assert [r.qualname for r in report.replaced] == ["2.1"]
-    snn, report = convert(mlp(), {"neuron": "half", "rules": ["act"]})
+    _snn, report = convert(mlp(), {"neuron": "half", "rules": ["act"]})
     assert [r.qualname for r in report.replaced] == ["1"]
 
 
@@ -188,7 +187,7 @@ def test_converted_model_runs_and_has_gradients():
 
 # -- bad input ----------------------------------------------------------------------------------
 def test_not_a_module_is_a_clear_error():
-    with pytest.raises(FastSNNError, match=r"needs a torch.nn.Module, got dict.*not its state_dict"):
+    with pytest.raises(FastSNNError, match=r"needs a torch.nn.Module, got OrderedDict.*not its state_dict"):
         convert(mlp().state_dict())
 
 
@@ -247,14 +246,26 @@ def test_no_registered_rules_says_what_to_install():
 
 
 # -- the seed API -------------------------------------------------------------------------------
+class ReluOnly:
+    @hookimpl
+    def fastsnn_register_neurons(self, register):
+        register("adaptive_threshold", HalfNeuron)
+
+    @hookimpl
+    def fastsnn_register_conversion_rules(self, register):
+        register("relu", ActRule)
+
+
 def test_convert_ann_to_snn_on_tiny_ann():
     ann = TinyANN(in_dim=16, hidden=32, out_dim=10)
-    snn = convert_ann_to_snn(ann, d_model_fallback=16)
+    with use_plugins(("relu_only", ReluOnly())):
+        snn = convert_ann_to_snn(ann, d_model_fallback=16)
+        _snn_b, report = convert_ann_to_snn(ann, return_report=True)
     x = torch.randn(2, 5, 16)
     assert snn(x).shape == ann(x).shape == (2, 5, 10)
-    assert isinstance(snn.act1, Spiking) and isinstance(snn.act2, nn.GELU)  # no test rule for GELU
-    snn, report = convert_ann_to_snn(ann, return_report=True)
-    assert report.by_rule()["relu"] == 1
+    assert isinstance(snn.act1, Spiking) and isinstance(snn.act1.neuron, HalfNeuron)
+    assert isinstance(snn.act2, nn.GELU)  # no rule for GELU registered here: kept
+    assert report.by_rule() == {"relu": 1}
 
 
 def test_convert_ann_to_snn_without_the_neuron_package_says_what_to_install():

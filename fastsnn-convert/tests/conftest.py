@@ -1,0 +1,88 @@
+"""Test plugins: the package under test plus two small neurons, whatever else is installed."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from fastsnn import SpikeCoding, SpikeTensor, SpikingNeuron, hookimpl
+from fastsnn.testing import use_plugins
+from fastsnn_convert import plugin as convert_plugin
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+
+class RoundSTE(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x.round()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+class AdaptiveRefNeuron(SpikingNeuron):
+    """Reference adaptive threshold: V_th = mean(|x|)/k per row, counts = round(x / V_th)."""
+
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        k: float = Field(3.0, gt=0)
+
+    def __init__(self, k: float = 3.0) -> None:
+        super().__init__()
+        self.k = k
+
+    def spikes(self, x: torch.Tensor) -> SpikeTensor:
+        v_th = (x.abs().mean(-1, keepdim=True) / self.k).clamp_min(1e-6)  # (..., 1)
+        return SpikeTensor.count(RoundSTE.apply(x / v_th), v_th)
+
+
+class PerChannelRefNeuron(SpikingNeuron):
+    """A neuron with one learnable threshold per feature (needs ``dim``)."""
+
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        dim: int = Field(gt=0)
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.threshold = nn.Parameter(torch.full((dim,), 0.25))
+
+    def spikes(self, x: torch.Tensor) -> SpikeTensor:
+        return SpikeTensor.count(RoundSTE.apply(x / self.threshold), self.threshold)
+
+
+class TernaryRefCoding(SpikeCoding):
+    """Signed unary coding: |n| steps of sign(n), each step weighing 1."""
+
+    name = "test_ternary"
+    signed = True
+    alphabet = (-1, 0, 1)
+
+    def steps_for(self, counts: torch.Tensor) -> int:
+        return int(counts.abs().max()) if counts.numel() else 0
+
+    def step_weights(self, num_steps: int, device=None) -> torch.Tensor:
+        return torch.ones(num_steps, dtype=torch.float64, device=device)
+
+    def encode(self, counts: torch.Tensor, num_steps: int | None = None) -> torch.Tensor:
+        steps = self.steps_for(counts) if num_steps is None else num_steps
+        t = torch.arange(steps, device=counts.device).view(-1, *([1] * counts.dim()))
+        return (counts.sign() * (counts.abs() > t)).to(torch.int8)
+
+
+class RefComponents:
+    @hookimpl
+    def fastsnn_register_neurons(self, register):
+        register("test_adaptive", AdaptiveRefNeuron)
+        register("test_per_channel", PerChannelRefNeuron)
+
+    @hookimpl
+    def fastsnn_register_codings(self, register):
+        register("test_ternary", TernaryRefCoding)
+
+
+@pytest.fixture(autouse=True)
+def _plugins():
+    with use_plugins(convert_plugin, ("test_neurons", RefComponents())) as manager:
+        yield manager
