@@ -6,6 +6,9 @@ import json
 
 import pytest
 import torch
+from pydantic import BaseModel, ConfigDict, ValidationError
+from torch import nn
+
 from fastsnn import (
     ConversionContext,
     ConversionRule,
@@ -19,8 +22,6 @@ from fastsnn.config import ConvertConfig
 from fastsnn.convert import convert
 from fastsnn.convert.ann2snn import TinyANN, convert_ann_to_snn
 from fastsnn.testing import use_plugins
-from pydantic import BaseModel, ConfigDict, ValidationError
-from torch import nn
 
 
 class HalfNeuron(SpikingNeuron):

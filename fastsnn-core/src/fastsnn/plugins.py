@@ -14,6 +14,8 @@ import os
 import sys
 import threading
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from importlib.metadata import version as dist_version_of
 from types import ModuleType
 from typing import Any, Iterable
 
@@ -22,11 +24,6 @@ import pluggy
 from fastsnn import hookspecs
 from fastsnn.errors import FastSNNError, PluginError
 from fastsnn.registry import KIND_HOOKS, ComponentSpec, Registry, make_spec
-
-if sys.version_info >= (3, 10):
-    from importlib.metadata import entry_points, version as dist_version_of
-else:  # pragma: no cover
-    from importlib_metadata import entry_points, version as dist_version_of
 
 #: The plugin API this core provides. Plugins declare ``PLUGIN_API_VERSION = "1.x"``.
 PLUGIN_API_VERSION = "1.0"
@@ -188,7 +185,7 @@ class PluginManager:
                 raise
             info.components = [f"{s.kind}:{s.name}" for s in staged]
             self._objects[source.name] = obj
-        except Exception as err:  # noqa: BLE001 - isolation is the point
+        except Exception as err:
             if registered_obj is not None:
                 self.pm.unregister(registered_obj)
             info.status = "broken"
@@ -229,7 +226,7 @@ class PluginManager:
             try:
                 impl.function(cli=cli)
                 _trace(f"fastsnn_register_commands from {name}")
-            except Exception as err:  # noqa: BLE001
+            except Exception as err:
                 info = self.plugins.get(name)
                 if info is not None:
                     info.status, info.error = "broken", f"{type(err).__name__}: {err}"

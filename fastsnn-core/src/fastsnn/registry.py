@@ -186,7 +186,7 @@ def make_spec(
     dist_version: str,
 ) -> ComponentSpec:
     """Check one registration and turn it into a spec (raises ``FastSNNError`` if invalid)."""
-    if not isinstance(name, str) or not name.isidentifier() and not name.replace("-", "_").isidentifier():
+    if not isinstance(name, str) or (not name.isidentifier() and not name.replace("-", "_").isidentifier()):
         raise FastSNNError(f"{kind} name must be an identifier-like string, got {name!r}")
     if not callable(factory):
         raise FastSNNError(f"{kind} {name!r}: factory must be callable, got {type(factory).__name__}")

@@ -35,7 +35,7 @@ class SpikeTensor:
     count ↔ event is exact; event → dense is exact up to the scale's float precision.
     """
 
-    __slots__ = ("kind", "_dense", "_counts", "_scale", "_events", "_coding")
+    __slots__ = ("_coding", "_counts", "_dense", "_events", "_scale", "kind")
 
     def __init__(self, kind: Kind, *, dense=None, counts=None, scale=None, events=None, coding=None):
         self.kind: Kind = kind
@@ -47,13 +47,13 @@ class SpikeTensor:
 
     # -- constructors ----------------------------------------------------------------------
     @classmethod
-    def dense(cls, x: torch.Tensor) -> "SpikeTensor":
+    def dense(cls, x: torch.Tensor) -> SpikeTensor:
         """Wrap real activations."""
         _check_tensor(x, "x")
         return cls("dense", dense=x)
 
     @classmethod
-    def count(cls, counts: torch.Tensor, scale: torch.Tensor | float = 1.0) -> "SpikeTensor":
+    def count(cls, counts: torch.Tensor, scale: torch.Tensor | float = 1.0) -> SpikeTensor:
         """Integer spike counts (integer dtype, or float holding integers) times ``scale``."""
         _check_tensor(counts, "counts")
         if counts.dtype.is_floating_point and not torch.equal(counts.detach(), counts.detach().round()):
@@ -64,7 +64,7 @@ class SpikeTensor:
         return cls("count", counts=counts, scale=scale_t)
 
     @classmethod
-    def events(cls, spikes: torch.Tensor, scale: torch.Tensor | float = 1.0, coding: CodingLike = "binary") -> "SpikeTensor":
+    def events(cls, spikes: torch.Tensor, scale: torch.Tensor | float = 1.0, coding: CodingLike = "binary") -> SpikeTensor:
         """A spike train ``spikes[t, ...]`` (time first) under ``coding``, times ``scale``."""
         from fastsnn.coding import check_events
 
@@ -88,7 +88,7 @@ class SpikeTensor:
         dtype = self._scale.dtype if self._scale.dtype.is_floating_point else torch.float32
         return counts.to(dtype) * self._scale
 
-    def to_count(self) -> "SpikeTensor":
+    def to_count(self) -> SpikeTensor:
         """The count view (exact from events; a dense value needs a neuron to become spikes)."""
         if self.kind == "count":
             return self
@@ -99,7 +99,7 @@ class SpikeTensor:
             "(e.g. fastsnn.create('neuron', 'adaptive_threshold')) to get counts"
         )
 
-    def to_events(self, coding: CodingLike = "binary", num_steps: int | None = None) -> "SpikeTensor":
+    def to_events(self, coding: CodingLike = "binary", num_steps: int | None = None) -> SpikeTensor:
         """The event view under ``coding`` (a registered name or object), exactly."""
         coding_obj = resolve_coding(coding)
         if self.kind == "event" and self._coding is coding_obj and num_steps in (None, self.num_steps):

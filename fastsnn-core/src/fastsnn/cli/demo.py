@@ -33,7 +33,7 @@ def demo(steps: int, attention: str, seed: int) -> None:
     from fastsnn.builder.config import SNNConfig
     from fastsnn.builder.model_from_config import build_model_from_config
     from fastsnn.convert.ann2snn import TinyANN, convert_ann_to_snn
-    from fastsnn.train.trainer import Trainer, TrainConfig
+    from fastsnn.train.trainer import TrainConfig, Trainer
 
     torch.manual_seed(seed)
     t0 = time.perf_counter()

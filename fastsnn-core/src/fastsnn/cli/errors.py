@@ -27,7 +27,7 @@ class FriendlyGroup(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
-        except Exception as err:  # noqa: BLE001 - the one place that maps errors to exit codes
+        except Exception as err:
             debug = bool(ctx.find_root().params.get("debug"))
             if debug:
                 traceback.print_exc()

@@ -50,7 +50,7 @@ class ModelConfig(BaseModel):
     init_std: float = Field(0.02, gt=0, description="std of the normal weight init")
 
     @model_validator(mode="after")
-    def _check_shapes(self) -> "ModelConfig":
+    def _check_shapes(self) -> ModelConfig:
         if self.d_model % self.n_heads:
             raise ValueError(f"n_heads ({self.n_heads}) must divide d_model ({self.d_model})")
         if isinstance(self.attention, list) and len(self.attention) != self.n_layers:

@@ -37,7 +37,7 @@ class ComponentRef(BaseModel):
         return data
 
     @model_validator(mode="after")
-    def _check_against_registry(self) -> "ComponentRef":
+    def _check_against_registry(self) -> ComponentRef:
         from fastsnn.plugins import get_registry
 
         registry = get_registry()

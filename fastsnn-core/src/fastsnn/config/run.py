@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -22,13 +21,13 @@ class TrainConfig(BaseModel):
     betas: tuple[float, float] = (0.9, 0.95)
     warmup_steps: int = Field(0, ge=0, description="linear warm-up steps, then cosine decay to min_lr_ratio·lr")
     min_lr_ratio: float = Field(0.1, ge=0, le=1)
-    grad_clip: Optional[float] = Field(1.0, gt=0, description="max global grad norm (None: no clipping)")
+    grad_clip: float | None = Field(1.0, gt=0, description="max global grad norm (None: no clipping)")
     log_every: int = Field(10, gt=0, description="print the loss every N steps")
     batch_size: int = Field(8, gt=0)
     seq_len: int = Field(128, gt=1)
     seed: int = 0
     device: str = "cpu"
-    checkpoint_dir: Optional[Path] = Field(None, description="where to write safetensors checkpoints")
+    checkpoint_dir: Path | None = Field(None, description="where to write safetensors checkpoints")
     checkpoint_every: int = Field(0, ge=0, description="save every N steps (0: only at the end, if a dir is set)")
 
 
@@ -38,8 +37,8 @@ class ConvertConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
     neuron: NeuronRef = Field("adaptive_threshold", description="spiking neuron inserted for activations")
-    rules: Optional[list[RuleRef]] = Field(None, description="rules to apply (default: every registered rule)")
-    d_model_fallback: Optional[int] = Field(None, gt=0)
+    rules: list[RuleRef] | None = Field(None, description="rules to apply (default: every registered rule)")
+    d_model_fallback: int | None = Field(None, gt=0)
 
 
 class ExportConfig(BaseModel):
@@ -56,13 +55,13 @@ class RunConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
-    model: Optional[ModelConfig] = None
-    train: Optional[TrainConfig] = None
-    convert: Optional[ConvertConfig] = None
-    export: Optional[ExportConfig] = None
+    model: ModelConfig | None = None
+    train: TrainConfig | None = None
+    convert: ConvertConfig | None = None
+    export: ExportConfig | None = None
 
     @model_validator(mode="after")
-    def _not_empty(self) -> "RunConfig":
+    def _not_empty(self) -> RunConfig:
         if not any((self.model, self.train, self.convert, self.export)):
             raise ValueError("the config has none of the tables [model], [train], [convert], [export]")
         return self
