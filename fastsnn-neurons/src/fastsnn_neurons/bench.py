@@ -1,0 +1,236 @@
+"""The ``neurons`` benchmark (``fastsnn bench neurons``): neuron fwd+bwd time and autograd memory
+side by side with ReLU (and SpikingJelly / snnTorch when importable), and coding encode/decode.
+
+Timings are medians over ``repeats`` runs after ``warmup`` runs, in one process. Memory is the
+bytes of the distinct tensor storages autograd keeps for the backward pass (collected with
+``torch.autograd.graph.saved_tensors_hooks``) plus the output: the activation memory a layer
+adds to training, which is what differs between neurons (CPU allocators expose no peak).
+"""
+
+from __future__ import annotations
+
+import importlib
+import statistics
+import time
+from typing import Any, Callable, Optional
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch.nn import functional as F
+
+Progress = Callable[[str], None]
+Step = Callable[[torch.Tensor], torch.Tensor]
+
+
+class NeuronBenchmark:
+    """Neuron fwd+bwd time/memory vs ReLU, SpikingJelly LIF and snnTorch Leaky; coding speed."""
+
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        batch: int = Field(64, gt=0, description="B")
+        features: int = Field(4096, gt=0, description="D")
+        steps: int = Field(8, gt=0, description="T for multi-step neurons (and max_count for 'same information')")
+        repeats: int = Field(30, gt=0, description="timed runs per case (the median is reported)")
+        warmup: int = Field(5, ge=0, description="untimed runs per case")
+        threads: Optional[int] = Field(None, gt=0, description="torch.set_num_threads (None: leave as is)")
+        coding_values: int = Field(1_000_000, gt=0, description="counts to encode/decode per coding")
+        external: bool = Field(True, description="also time SpikingJelly and snnTorch if importable")
+        seed: int = 0
+
+    def __init__(self, batch: int = 64, features: int = 4096, steps: int = 8, repeats: int = 30, warmup: int = 5,
+                 threads: Optional[int] = None, coding_values: int = 1_000_000, external: bool = True,
+                 seed: int = 0) -> None:
+        self.params = self.Params(batch=batch, features=features, steps=steps, repeats=repeats, warmup=warmup,
+                                  threads=threads, coding_values=coding_values, external=external, seed=seed)
+
+    # -- running ----------------------------------------------------------------------------------
+    def __call__(self, progress: Progress = print) -> list[dict[str, Any]]:
+        return self.run(progress)
+
+    def run(self, progress: Progress = print) -> list[dict[str, Any]]:
+        """All rows: one per neuron case, one per coding, then one per goal."""
+        p = self.params
+        if p.threads is not None:
+            torch.set_num_threads(p.threads)
+        torch.manual_seed(p.seed)
+        rows = self._neuron_rows(progress)
+        rows += self._coding_rows(progress)
+        rows += self._goal_rows(rows)
+        return rows
+
+    def _neuron_rows(self, progress: Progress) -> list[dict[str, Any]]:
+        import fastsnn
+
+        p = self.params
+        single = torch.randn(p.batch, p.features)
+        multi = torch.randn(p.steps, p.batch, p.features)
+        cases: list[tuple[str, torch.Tensor, Optional[Step], str]] = [
+            ("relu", single, F.relu, "torch.relu"),
+            ("adaptive_threshold", single, fastsnn.create("neuron", "adaptive_threshold"), "signed, ste (default)"),
+            ("adaptive_threshold[D=T]", single,
+             fastsnn.create("neuron", "adaptive_threshold", signed=False, max_count=p.steps),
+             f"unsigned, max_count={p.steps}: as much information as {p.steps} binary steps"),
+            ("adaptive_threshold[atan]", single,
+             fastsnn.create("neuron", "adaptive_threshold", surrogate="atan"), "reference path, atan surrogate"),
+            ("fixed_threshold", single, fastsnn.create("neuron", "fixed_threshold"), "learnable V_th"),
+            ("lif_sint", single, fastsnn.create("neuron", "lif_sint"), "one step (time-collapsed)"),
+            ("relu[T]", multi, F.relu, f"torch.relu on [T={p.steps}, B, D]"),
+            ("lif_sint[T]", multi, fastsnn.create("neuron", "lif_sint", time_dim=0), f"T={p.steps} steps"),
+            ("if[T]", multi, fastsnn.create("neuron", "if", time_dim=0), f"T={p.steps}, atan"),
+            ("lif[T]", multi, fastsnn.create("neuron", "lif", time_dim=0), f"T={p.steps}, atan"),
+        ]
+        if p.external:
+            cases += self._external_cases(multi, progress)
+        rows = []
+        for name, x, step, note in cases:
+            if step is None:
+                rows.append({"section": "neuron", "case": name, "shape": _shape(x), "fwd_bwd_ms": None,
+                             "saved_MiB": None, "vs_relu": None, "note": note})
+                continue
+            progress(f"neurons: timing {name}")
+            ms = self._time_fwd_bwd(step, x)
+            rows.append({"section": "neuron", "case": name, "shape": _shape(x), "fwd_bwd_ms": round(ms, 4),
+                         "saved_MiB": round(_autograd_bytes(step, x) / 2**20, 3), "vs_relu": None, "note": note})
+        relu_ms = rows[0]["fwd_bwd_ms"]
+        for row in rows:
+            if row["fwd_bwd_ms"] is not None:
+                row["vs_relu"] = round(row["fwd_bwd_ms"] / relu_ms, 2)
+        return rows
+
+    def _external_cases(self, multi: torch.Tensor, progress: Progress) -> list[tuple[str, torch.Tensor, Optional[Step], str]]:
+        cases: list[tuple[str, torch.Tensor, Optional[Step], str]] = []
+        try:
+            sj_neuron = importlib.import_module("spikingjelly.activation_based.neuron")
+            sj_functional = importlib.import_module("spikingjelly.activation_based.functional")
+            node = sj_neuron.LIFNode(step_mode="m", backend="torch")
+
+            def spikingjelly_lif(x: torch.Tensor) -> torch.Tensor:
+                sj_functional.reset_net(node)
+                return node(x)
+
+            version = getattr(importlib.import_module("spikingjelly"), "__version__", "?")
+            cases.append(("spikingjelly LIFNode[T]", multi, spikingjelly_lif,
+                          f"spikingjelly {version}, step_mode='m', backend='torch', tau=2"))
+        except Exception as err:  # noqa: BLE001 - optional comparison
+            progress(f"neurons: skipping SpikingJelly ({type(err).__name__}: {err})")
+            cases.append(("spikingjelly LIFNode[T]", multi, None, f"skipped: not importable ({type(err).__name__})"))
+        try:
+            snntorch = importlib.import_module("snntorch")
+            leaky = snntorch.Leaky(beta=0.5)
+
+            def snntorch_leaky(x: torch.Tensor) -> torch.Tensor:
+                mem = leaky.init_leaky()
+                spikes = []
+                for current in x:
+                    spk, mem = leaky(current, mem)
+                    spikes.append(spk)
+                return torch.stack(spikes)
+
+            cases.append(("snntorch Leaky[T]", multi, snntorch_leaky,
+                          f"snntorch {getattr(snntorch, '__version__', '?')}, beta=0.5, loop over T"))
+        except Exception as err:  # noqa: BLE001 - optional comparison
+            progress(f"neurons: skipping snnTorch ({type(err).__name__}: {err})")
+            cases.append(("snntorch Leaky[T]", multi, None, f"skipped: not importable ({type(err).__name__})"))
+        return cases
+
+    def _time_fwd_bwd(self, step: Step, x: torch.Tensor) -> float:
+        p = self.params
+        grad_out = torch.randn_like(x)
+        times = []
+        for i in range(p.warmup + p.repeats):
+            leaf = x.detach().requires_grad_(True)
+            start = time.perf_counter()
+            out = step(leaf)
+            out.backward(grad_out)
+            elapsed = time.perf_counter() - start
+            if i >= p.warmup:
+                times.append(elapsed)
+        return statistics.median(times) * 1e3
+
+    def _coding_rows(self, progress: Progress) -> list[dict[str, Any]]:
+        import fastsnn
+
+        p = self.params
+        neuron = fastsnn.create("neuron", "adaptive_threshold")
+        values = torch.randn(p.coding_values // p.features + 1, p.features)
+        signed_counts = neuron.spikes(values).counts.detach().to(torch.int64).flatten()[: p.coding_values]
+        dense = torch.randn(p.coding_values)
+        relu_fwd = self._time(lambda: F.relu(dense))
+        relu_fwd_bwd = self._time_fwd_bwd(F.relu, dense)
+        rows = [{"section": "coding", "case": "relu (1M floats)", "shape": _shape(dense),
+                 "encode_ms": round(relu_fwd, 4), "decode_ms": None, "fwd_bwd_ms": round(relu_fwd_bwd, 4),
+                 "steps": None, "note": "reference: ReLU forward (encode_ms column) and fwd+bwd on as many floats"}]
+        for name in ("binary", "ternary", "bitwise", "bitwise_bidirectional", "twos_complement"):
+            progress(f"neurons: coding {name}")
+            coding = fastsnn.create("coding", name)
+            counts = signed_counts if coding.signed else signed_counts.abs()
+            events = coding.encode(counts)
+            if not torch.equal(coding.decode(events), counts):  # a benchmark of a wrong result is worthless
+                raise AssertionError(f"coding {name} did not round-trip")
+            encode_ms = self._time(lambda coding=coding, counts=counts: coding.encode(counts))
+            decode_ms = self._time(lambda coding=coding, events=events: coding.decode(events))
+            rows.append({"section": "coding", "case": name, "shape": _shape(counts), "encode_ms": round(encode_ms, 4),
+                         "decode_ms": round(decode_ms, 4), "fwd_bwd_ms": None, "steps": int(events.shape[0]),
+                         "note": f"counts of adaptive_threshold on N(0,1), |n| ≤ {int(counts.abs().max())}"})
+        return rows
+
+    def _time(self, fn: Callable[[], Any]) -> float:
+        p = self.params
+        times = []
+        for i in range(p.warmup + p.repeats):
+            start = time.perf_counter()
+            fn()
+            if i >= p.warmup:
+                times.append(time.perf_counter() - start)
+        return statistics.median(times) * 1e3
+
+    def _goal_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        by_case = {row["case"]: row for row in rows}
+        goals = []
+        relu = by_case["relu"]["fwd_bwd_ms"]
+        adaptive = by_case["adaptive_threshold"]["fwd_bwd_ms"]
+        goals.append(_goal("adaptive_threshold within 3x of ReLU (fwd+bwd)", adaptive / relu, "<=", 3.0))
+        same_info = by_case["adaptive_threshold[D=T]"]["fwd_bwd_ms"]
+        sj = by_case.get("spikingjelly LIFNode[T]", {}).get("fwd_bwd_ms")
+        if sj is not None:
+            goals.append(_goal("spikingjelly LIF over T / adaptive_threshold[D=T] (same information)",
+                               sj / same_info, ">=", 10.0))
+        else:
+            goals.append({"section": "goal", "case": "spikingjelly LIF over T / adaptive_threshold[D=T]",
+                          "value": None, "target": ">= 10", "holds": None, "note": "skipped: SpikingJelly not importable"})
+        ours_multi = by_case["lif[T]"]["fwd_bwd_ms"]
+        goals.append(_goal("lif[T] / adaptive_threshold[D=T] (our own multi-step LIF)", ours_multi / same_info,
+                           ">=", 10.0))
+        relu_1m = by_case["relu (1M floats)"]["fwd_bwd_ms"]
+        worst = max((r for r in rows if r["section"] == "coding" and r["decode_ms"] is not None),
+                    key=lambda r: r["encode_ms"] + r["decode_ms"])
+        goals.append(_goal(f"slowest coding encode+decode of 1M counts ({worst['case']}) / ReLU fwd+bwd of 1M floats",
+                           (worst["encode_ms"] + worst["decode_ms"]) / relu_1m, "<=", 1.0))
+        return goals
+
+
+def _goal(name: str, value: float, relation: str, target: float) -> dict[str, Any]:
+    holds = value <= target if relation == "<=" else value >= target
+    return {"section": "goal", "case": name, "value": round(value, 2), "target": f"{relation} {target:g}",
+            "holds": holds, "note": ""}
+
+
+def _shape(x: torch.Tensor) -> str:
+    return "x".join(str(s) for s in x.shape)
+
+
+def _autograd_bytes(step: Step, x: torch.Tensor) -> int:
+    """Bytes of distinct storages saved for backward by one forward, plus the output's."""
+    storages: dict[int, int] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        storages[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    leaf = x.detach().requires_grad_(True)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        out = step(leaf)
+    out_storage = out.untyped_storage()
+    storages[out_storage.data_ptr()] = out_storage.nbytes()
+    return sum(storages.values())

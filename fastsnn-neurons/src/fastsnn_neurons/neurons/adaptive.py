@@ -1,0 +1,119 @@
+"""SpikingBrain's adaptive-threshold sINT neuron (``adaptive_threshold``)."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from fastsnn import SpikeTensor
+from fastsnn.config.refs import SurrogateRef
+from fastsnn_neurons.neurons.base import CountNeuron, ensure_finite, validate_params
+
+
+def adaptive_threshold(x: torch.Tensor, k: float, eps: float) -> torch.Tensor:
+    """``V_th = max(mean_d |x_d| / k, eps)`` per token: ``x [..., D]`` → ``[..., 1]``.
+
+    The mean is computed as an L1 norm over the last axis divided by ``k·D`` (one fused pass).
+    """
+    l1 = torch.linalg.vector_norm(x, ord=1, dim=-1, keepdim=True)
+    return torch.clamp(l1 / (k * x.shape[-1]), min=eps)
+
+
+class _AdaptiveCountsSTE(torch.autograd.Function):
+    """Fused forward ``clamp(round(x / V_th), lo, hi) · V_th`` with the straight-through gradient
+    (``V_th`` held constant): ``grad_x = grad · 1[lo ≤ x/V_th ≤ hi]``. The reference is the
+    composition in :meth:`AdaptiveThresholdNeuron._spikes`; tests compare the two."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, threshold: torch.Tensor, lo: Optional[int], hi: Optional[int]) -> torch.Tensor:
+        scaled = x / threshold  # [..., D]
+        bounded = lo is not None or hi is not None
+        if bounded:
+            inside = torch.ones_like(scaled, dtype=torch.bool) if lo is None else scaled >= lo
+            if hi is not None:
+                inside &= scaled <= hi
+            ctx.save_for_backward(inside)
+            scaled.clamp_(lo, hi)
+        ctx.bounded = bounded
+        return scaled.round_().mul_(threshold)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
+        if not ctx.bounded:
+            return grad, None, None, None
+        (inside,) = ctx.saved_tensors
+        return torch.where(inside, grad, 0.0), None, None, None
+
+
+class AdaptiveThresholdNeuron(CountNeuron):
+    r"""SpikingBrain sINT neuron: per-token threshold V_th = mean(|x|)/k, counts n = round(x/V_th).
+
+    For ``x [..., D]`` (any leading shape; the last axis is the feature axis, each leading index
+    a token)::
+
+        V_th = max(mean_d |x_d| / k, eps)                 shape [..., 1]
+        n    = clamp(round(x / V_th), lo, hi)            lo = −max_count (signed) or 0 (unsigned)
+        out  = n · V_th                                   hi = max_count (None: unbounded)
+
+    ``round`` is :func:`torch.round` (half to even). Gradient: straight-through by default
+    (``surrogate="ste"``: d out/dx = 1 inside ``[lo, hi]``, 0 where clamped, V_th held
+    constant); any registered surrogate can be named instead (``{"name": "atan", "alpha": 2}``),
+    and ``threshold_grad=true`` also lets the gradient flow through V_th. Non-finite inputs raise
+    a FastSNNError (the check reads the per-token threshold, so it costs no extra pass).
+    """
+
+    name = "adaptive_threshold"
+
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        k: float = Field(3.0, gt=0, description="threshold divisor: V_th = mean(|x|)/k (larger k, more spikes)")
+        signed: bool = Field(True, description="counts in ℤ (true) or clamped at 0, ReLU-like (false)")
+        max_count: Optional[int] = Field(None, gt=0, description="largest |count| D (None: unbounded)")
+        eps: float = Field(1e-6, gt=0, description="V_th is clamped to at least eps (an all-zero token stays silent)")
+        surrogate: SurrogateRef = Field("ste", description="surrogate gradient of the rounding (registry name or table)")
+        threshold_grad: bool = Field(False, description="let gradients flow through V_th as well")
+        check_finite: bool = Field(True, description="raise on NaN/inf inputs instead of propagating them")
+
+    def __init__(
+        self,
+        k: float = 3.0,
+        signed: bool = True,
+        max_count: Optional[int] = None,
+        eps: float = 1e-6,
+        surrogate: Any = "ste",
+        threshold_grad: bool = False,
+        check_finite: bool = True,
+    ) -> None:
+        super().__init__(validate_params(type(self), dict(
+            k=k, signed=signed, max_count=max_count, eps=eps, surrogate=surrogate,
+            threshold_grad=threshold_grad, check_finite=check_finite,
+        )))
+
+    def threshold(self, x: torch.Tensor) -> torch.Tensor:
+        """V_th for ``x [..., D]`` → ``[..., 1]`` (checked for NaN/inf when ``check_finite``)."""
+        threshold = adaptive_threshold(x, self.params.k, self.params.eps)
+        if self.params.check_finite:
+            ensure_finite(threshold, self.name, "input (or its per-token mean |x|)")
+        return threshold
+
+    def event_threshold(self, membrane: torch.Tensor) -> torch.Tensor:
+        return self.threshold(membrane)
+
+    def _spikes(self, x: torch.Tensor) -> SpikeTensor:
+        if self.params.threshold_grad:
+            threshold = self.threshold(x)
+        else:
+            with torch.no_grad():
+                threshold = self.threshold(x)
+        counts = self.quantize(x / threshold)
+        return SpikeTensor("count", counts=counts, scale=threshold)
+
+    def _fast_forward(self, x: torch.Tensor) -> Optional[torch.Tensor]:
+        if self.params.threshold_grad or self.surrogate.constant_derivative != 1.0:
+            return None
+        lo, hi = self.count_bounds
+        with torch.no_grad():
+            threshold = self.threshold(x)
+        return _AdaptiveCountsSTE.apply(x, threshold, lo, hi)

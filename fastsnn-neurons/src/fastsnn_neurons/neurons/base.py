@@ -1,0 +1,155 @@
+"""What every neuron of this package shares: validated params, the NaN/inf check, the time axis
+of multi-step neurons, statistics recording and the switch into event mode."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import torch
+from pydantic import BaseModel, ValidationError
+
+from fastsnn import FastSNNError, SpikeTensor, SpikingNeuron
+from fastsnn.registry import format_validation_error
+from fastsnn_neurons.surrogates import Surrogate, resolve_surrogate
+
+
+def validate_params(neuron_cls: type, values: dict[str, Any]) -> BaseModel:
+    """``neuron_cls.Params(**values)``, with a pydantic error turned into a FastSNNError naming the neuron."""
+    try:
+        return neuron_cls.Params(**values)
+    except ValidationError as err:
+        raise FastSNNError(f"bad parameters for neuron {neuron_cls.name!r}:\n{format_validation_error(err)}") from None
+
+
+class PackageNeuron(SpikingNeuron):
+    """Base of this package's neurons.
+
+    Subclasses implement :meth:`_spikes` (the reference computation, count view) and may
+    implement :meth:`_fast_forward` (a fused path used by :meth:`forward` when statistics are
+    off; it must equal ``_spikes(x).to_dense()`` in values and gradients — tests check it).
+    """
+
+    #: registered name (set by subclasses)
+    name: str = "neuron"
+    #: whether :func:`fastsnn_neurons.event_mode` can replay this neuron from events
+    supports_event_mode: bool = False
+
+    def __init__(self, params: BaseModel) -> None:
+        super().__init__()
+        self.params = params
+        self.surrogate: Surrogate = resolve_surrogate(params.surrogate)
+        self._stats: Any = None  # a NeuronStats while recording (see fastsnn_neurons.stats)
+        self._event_settings: Any = None  # EventSettings while in event mode (see fastsnn_neurons.events)
+
+    # -- public API ---------------------------------------------------------------------------
+    def spikes(self, x: torch.Tensor) -> SpikeTensor:
+        """``x [..., D]`` → count-view :class:`SpikeTensor` of the same shape: ``counts`` is a float
+        tensor holding integers (differentiable through the surrogate), ``scale`` the threshold."""
+        check_input(x, self.name)
+        spikes = self._spikes(x)
+        if self._stats is not None:
+            self._stats.record_counts(spikes.counts)
+        return spikes
+
+    def forward(self, x: torch.Tensor) -> Any:
+        """``x [..., D]`` → ``counts · scale`` (same shape). In event mode: an input event train
+        (or a dense input, a one-step train) → an output :class:`fastsnn_neurons.EventTrain`."""
+        if self._event_settings is not None:
+            from fastsnn_neurons.events import run_event_neuron
+
+            return run_event_neuron(self, x, self._event_settings)
+        if self._stats is None:
+            check_input(x, self.name)
+            fast = self._fast_forward(x)
+            if fast is not None:
+                return fast
+        return self.spikes(x).to_dense()
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self.params.model_dump().items())
+
+    # -- for subclasses ----------------------------------------------------------------------------
+    def _spikes(self, x: torch.Tensor) -> SpikeTensor:
+        raise FastSNNError(f"neuron {self.name!r} does not define how it spikes")  # pragma: no cover
+
+    def _fast_forward(self, x: torch.Tensor) -> Optional[torch.Tensor]:
+        """A fused forward, or None when this configuration has none."""
+        return None
+
+
+class CountNeuron(PackageNeuron):
+    """An sINT neuron: integer counts ``n = clamp(round(x / V_th), lo, hi)`` times ``V_th``.
+
+    ``lo = −max_count`` (signed) or ``0`` (unsigned); ``hi = max_count`` (None: unbounded).
+    Event mode replays it with an integrate-and-fire neuron (see :mod:`fastsnn_neurons.events`).
+    """
+
+    supports_event_mode = True
+
+    @property
+    def signed(self) -> bool:
+        return bool(self.params.signed)
+
+    @property
+    def count_bounds(self) -> tuple[Optional[int], Optional[int]]:
+        """``(lo, hi)`` of the counts; None where unbounded."""
+        max_count = self.params.max_count
+        lo = (-max_count if max_count is not None else None) if self.signed else 0
+        return lo, max_count
+
+    def quantize(self, u: torch.Tensor) -> torch.Tensor:
+        """``clamp(round(u), lo, hi)`` as ``round(clamp(u, lo, hi))`` (equal for integer bounds), so
+        the gradient is the surrogate's inside ``[lo, hi]`` and zero where the clamp is active."""
+        lo, hi = self.count_bounds
+        if lo is not None or hi is not None:
+            u = torch.clamp(u, lo, hi)
+        return self.surrogate.round(u)
+
+    def event_threshold(self, membrane: torch.Tensor) -> torch.Tensor:
+        """V_th for an integrated membrane ``[..., D]`` in event mode (broadcastable to it)."""
+        raise FastSNNError(f"neuron {self.name!r} has no event-mode threshold")  # pragma: no cover
+
+
+def check_input(x: Any, neuron_name: str) -> None:
+    """A neuron's input must be a floating tensor with at least one axis."""
+    if not isinstance(x, torch.Tensor):
+        raise FastSNNError(f"neuron {neuron_name!r}: input must be a torch.Tensor, got {type(x).__name__}")
+    if not x.dtype.is_floating_point:
+        raise FastSNNError(
+            f"neuron {neuron_name!r}: input must be a floating-point tensor, got {x.dtype}; cast it with x.float()"
+        )
+    if x.dim() == 0:
+        raise FastSNNError(f"neuron {neuron_name!r}: input must have a feature axis, got a 0-d tensor")
+
+
+def ensure_finite(value: torch.Tensor, neuron_name: str, what: str = "input") -> None:
+    """Raise a FastSNNError if ``value`` holds NaN or ±inf (one reduction and one sync)."""
+    if not bool(torch.isfinite(value).all()):
+        raise FastSNNError(
+            f"neuron {neuron_name!r}: {what} contains NaN or inf; find the layer that produced it "
+            "(a diverging loss or learning rate is the usual cause), or pass check_finite=False to let "
+            "non-finite values propagate"
+        )
+
+
+def split_time(x: torch.Tensor, time_dim: Optional[int], neuron_name: str) -> tuple[torch.Tensor, int]:
+    """``x`` with its time axis moved to the front (``[T, ...]``) and the normalised axis index.
+
+    ``time_dim=None`` means no time axis: the result is ``x[None]`` (one step).
+    """
+    if time_dim is None:
+        return x.unsqueeze(0), 0
+    if not -x.dim() <= time_dim < x.dim():
+        raise FastSNNError(
+            f"neuron {neuron_name!r}: time_dim={time_dim} is out of range for an input with {x.dim()} axes "
+            f"(shape {tuple(x.shape)}); use time_dim=0 for [T, B, ...] or 1 for [B, T, ...]"
+        )
+    axis = time_dim % x.dim()
+    return x.movedim(axis, 0), axis
+
+
+def merge_time(steps: list[torch.Tensor], axis: int, time_dim: Optional[int]) -> torch.Tensor:
+    """Inverse of :func:`split_time` for a list of per-step outputs."""
+    if time_dim is None:
+        return steps[0]
+    return torch.stack(steps, dim=axis)

@@ -1,0 +1,70 @@
+"""The fixed-threshold sINT neuron with a learnable threshold (``fixed_threshold``)."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from fastsnn import SpikeTensor
+from fastsnn.config.refs import SurrogateRef
+from fastsnn_neurons.neurons.base import CountNeuron, ensure_finite, validate_params
+
+
+class FixedThresholdNeuron(CountNeuron):
+    r"""sINT neuron with one learnable threshold: n = clamp(round(x / V_th), lo, hi), out = n·V_th.
+
+    For ``x [..., D]`` (any shape; elementwise)::
+
+        V_th = max(θ, min_threshold)        θ: a learnable scalar (nn.Parameter), initialised to `threshold`
+        n    = clamp(round(x / V_th), lo, hi)     lo = −max_count (signed) or 0, hi = max_count
+        out  = n · V_th
+
+    With the straight-through surrogate the gradients are d out/dx = 1[lo ≤ x/V_th ≤ hi] and
+    d out/dθ = n − x/V_th inside the bounds (the rounding residual, as in LSQ) and n at a bound.
+    ``min_threshold`` keeps training from pushing V_th to zero or below.
+    """
+
+    name = "fixed_threshold"
+
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        threshold: float = Field(1.0, gt=0, description="initial threshold V_th (> 0)")
+        learnable: bool = Field(True, description="train V_th by gradient descent")
+        min_threshold: float = Field(1e-4, gt=0, description="V_th is clamped to at least this in the forward pass")
+        signed: bool = Field(True, description="counts in ℤ (true) or clamped at 0, ReLU-like (false)")
+        max_count: Optional[int] = Field(None, gt=0, description="largest |count| D (None: unbounded)")
+        surrogate: SurrogateRef = Field("ste", description="surrogate gradient of the rounding")
+        check_finite: bool = Field(True, description="raise on NaN/inf inputs instead of propagating them")
+
+    def __init__(
+        self,
+        threshold: float = 1.0,
+        learnable: bool = True,
+        min_threshold: float = 1e-4,
+        signed: bool = True,
+        max_count: Optional[int] = None,
+        surrogate: Any = "ste",
+        check_finite: bool = True,
+    ) -> None:
+        super().__init__(validate_params(type(self), dict(
+            threshold=threshold, learnable=learnable, min_threshold=min_threshold, signed=signed,
+            max_count=max_count, surrogate=surrogate, check_finite=check_finite,
+        )))
+        self.raw_threshold = nn.Parameter(torch.tensor(float(threshold)), requires_grad=learnable)
+
+    def threshold(self) -> torch.Tensor:
+        """The effective V_th (a 0-d tensor, ≥ min_threshold)."""
+        return torch.clamp(self.raw_threshold, min=self.params.min_threshold)
+
+    def event_threshold(self, membrane: torch.Tensor) -> torch.Tensor:
+        return self.threshold().detach().to(membrane.dtype)
+
+    def _spikes(self, x: torch.Tensor) -> SpikeTensor:
+        if self.params.check_finite:
+            ensure_finite(x, self.name)
+        threshold = self.threshold().to(x.dtype)
+        counts = self.quantize(x / threshold)
+        return SpikeTensor("count", counts=counts, scale=threshold)
