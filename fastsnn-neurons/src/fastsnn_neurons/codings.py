@@ -31,7 +31,6 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from fastsnn import FastSNNError, SpikeCoding
-from fastsnn.coding import check_events
 
 #: bit shifts past this many steps overflow int64 counts
 MAX_BITWISE_STEPS = 62
@@ -68,17 +67,21 @@ class IntegrateFireCoding(SpikeCoding):
                     "for the minimum"
                 )
         self._check_step_budget(num_steps)
-        return self._encode(counts, num_steps)
+        # narrow integers make every per-step pass cheaper (int8 arithmetic is ~10x int64's)
+        compact = counts.to(self._work_dtype(lo, hi, num_steps))
+        events = torch.empty((num_steps, *counts.shape), dtype=torch.int8, device=counts.device)
+        self._encode_into(compact, events)
+        return events
 
     def decode(self, events: torch.Tensor) -> torch.Tensor:
         """Events ``[T, *S]`` (bool, integer, or float holding integers, in the alphabet) →
         counts ``[*S]`` int64, exactly."""
-        check_events(events, self)
-        if events.dtype == torch.bool:
-            events = events.view(torch.int8)
-        elif events.dtype.is_floating_point:
-            events = events.to(torch.int8)
-        return self._decode(events)
+        events = self._as_events(events)
+        weights = self._weights(events.shape[0])
+        bound = sum(abs(w) for w in weights)
+        counts = torch.zeros(events.shape[1:], dtype=_narrowest_int(-bound, bound), device=events.device)
+        self._accumulate(events, weights, counts)
+        return counts.to(torch.int64)
 
     def step_weights(self, num_steps: int, device: torch.device | None = None) -> torch.Tensor:
         """``w_t`` for ``t = 0 … num_steps−1`` (float64, shape ``[num_steps]``)."""
@@ -100,12 +103,23 @@ class IntegrateFireCoding(SpikeCoding):
         """Integer step weights."""
 
     @abstractmethod
-    def _encode(self, counts: torch.Tensor, num_steps: int) -> torch.Tensor:
-        """Validated integer counts → int8 events ``[num_steps, *S]``."""
+    def _work_dtype(self, lo: int, hi: int, num_steps: int) -> torch.dtype:
+        """The narrowest integer dtype in which encoding counts in ``[lo, hi]`` cannot overflow."""
 
-    def _decode(self, events: torch.Tensor) -> torch.Tensor:
-        """int8 events → int64 counts; Horner's scheme over the integer step weights."""
-        return _horner(events, self._weights(events.shape[0]))
+    @abstractmethod
+    def _encode_into(self, counts: torch.Tensor, events: torch.Tensor) -> None:
+        """Write the events of validated integer ``counts [*S]`` (a narrow int dtype) into the int8
+        buffer ``events [T, *S]``."""
+
+    def _accumulate(self, events: torch.Tensor, weights: list[int], counts: torch.Tensor) -> None:
+        """``counts = Σ_t w_t e_t`` for weights ``[±2^(T−1), 2^(T−2), …, 1]`` (Horner's scheme, in place)."""
+        if not weights:
+            return
+        counts.copy_(events[0])
+        if weights[0] < 0:
+            counts.neg_()
+        for t in range(1, len(weights)):
+            counts.mul_(2).add_(events[t])
 
     # -- validation --------------------------------------------------------------------------
     def _as_counts(self, counts: torch.Tensor) -> torch.Tensor:
@@ -130,30 +144,44 @@ class IntegrateFireCoding(SpikeCoding):
             )
         return counts
 
+    def _as_events(self, events: torch.Tensor) -> torch.Tensor:
+        """Validated events as int8 (bool/integers/integral floats in the alphabet, time first)."""
+        if not isinstance(events, torch.Tensor):
+            raise FastSNNError(f"coding {self.name!r}: events must be a torch.Tensor, got {type(events).__name__}")
+        if events.dim() < 1:
+            raise FastSNNError(f"coding {self.name!r}: events must have a leading time axis, shape [T, ...]")
+        if events.dtype == torch.bool:
+            return events.view(torch.int8)
+        if events.dtype.is_complex or events.dtype in _UNSUPPORTED_EVENT_DTYPES:
+            raise FastSNNError(
+                f"coding {self.name!r}: events must be int8 (or bool/integer, or float holding integers), "
+                f"got {events.dtype}"
+            )
+        if events.dtype.is_floating_point and not torch.equal(events, events.round()):
+            raise FastSNNError(f"coding {self.name!r}: events must hold integers, got fractional values")
+        if events.numel():
+            lo, hi = (int(v) for v in torch.aminmax(events))
+            if lo < min(self.alphabet) or hi > max(self.alphabet):
+                raise FastSNNError(
+                    f"coding {self.name!r}: events must take values in {set(self.alphabet)}, found range [{lo}, {hi}]"
+                )
+        return events if events.dtype == torch.int8 else events.to(torch.int8)
+
     def _check_step_budget(self, num_steps: int) -> None:
         """Codings with very long trains override this to refuse absurd allocations."""
 
 
-def _horner(events: torch.Tensor, weights: list[int]) -> torch.Tensor:
-    """``Σ_t w_t e_t`` for weights that double from step to step after the first
-    (``[±2^(T−1), 2^(T−2), …, 1]``), as int64, in T in-place passes."""
-    counts = torch.zeros(events.shape[1:], dtype=torch.int64, device=events.device)
-    if events.shape[0] == 0:
-        return counts
-    counts.copy_(events[0])
-    if weights[0] < 0:
-        counts.neg_()
-    for t in range(1, events.shape[0]):
-        counts.mul_(2).add_(events[t])
-    return counts
+#: event dtypes that cannot carry {-1, 0, 1} exactly or are not plain numbers
+_UNSUPPORTED_EVENT_DTYPES = {torch.uint16, torch.uint32, torch.uint64} if hasattr(torch, "uint16") else set()
 
 
-def _time_index(num_steps: int, like: torch.Tensor, descending: bool = False) -> torch.Tensor:
-    """``[T, 1, …, 1]`` step indices broadcastable against ``like`` (with a time axis in front)."""
-    steps = torch.arange(num_steps, device=like.device, dtype=like.dtype)
-    if descending:
-        steps = steps.flip(0)
-    return steps.view((num_steps,) + (1,) * like.dim())
+def _narrowest_int(lo: int, hi: int) -> torch.dtype:
+    """The narrowest signed integer dtype holding ``[lo, hi]`` (with headroom for one step's arithmetic)."""
+    for dtype in (torch.int8, torch.int16, torch.int32):
+        info = torch.iinfo(dtype)
+        if info.min < lo and hi < info.max:
+            return dtype
+    return torch.int64
 
 
 class UnaryCoding(IntegrateFireCoding):
@@ -181,8 +209,19 @@ class UnaryCoding(IntegrateFireCoding):
                 "use the bitwise coding for large counts or raise max_steps"
             )
 
-    def _decode(self, events: torch.Tensor) -> torch.Tensor:
-        return events.sum(0, dtype=torch.int64)
+    def _work_dtype(self, lo: int, hi: int, num_steps: int) -> torch.dtype:
+        return _narrowest_int(min(lo, -num_steps), max(hi, num_steps))  # holds |N| − t for every step t
+
+    def _accumulate(self, events: torch.Tensor, weights: list[int], counts: torch.Tensor) -> None:
+        for step_events in events:
+            counts.add_(step_events)
+
+    @staticmethod
+    def _unary_into(magnitude: torch.Tensor, events: torch.Tensor) -> None:
+        """``events[t] = 1[magnitude > t]`` as ``clamp(magnitude − t, 0, 1)`` (integer arithmetic is
+        far faster than a comparison into bool on CPU)."""
+        for t in range(events.shape[0]):
+            events[t] = torch.clamp_(magnitude - t, 0, 1)
 
 
 class BinaryCoding(UnaryCoding):
@@ -192,9 +231,8 @@ class BinaryCoding(UnaryCoding):
     signed = False
     alphabet = (0, 1)
 
-    def _encode(self, counts: torch.Tensor, num_steps: int) -> torch.Tensor:
-        # e_t = 1[N > t]: one broadcast comparison, then a free bool → int8 view
-        return (counts.unsqueeze(0) > _time_index(num_steps, counts)).view(torch.int8)
+    def _encode_into(self, counts: torch.Tensor, events: torch.Tensor) -> None:
+        self._unary_into(counts, events)
 
     def fire(self, residual: torch.Tensor, step: int, num_steps: int) -> torch.Tensor:
         return (residual >= 1).to(torch.int8)
@@ -207,10 +245,9 @@ class TernaryCoding(UnaryCoding):
     signed = True
     alphabet = (-1, 0, 1)
 
-    def _encode(self, counts: torch.Tensor, num_steps: int) -> torch.Tensor:
-        magnitude = counts.abs()
-        fired = (magnitude.unsqueeze(0) > _time_index(num_steps, magnitude)).view(torch.int8)
-        return fired * torch.sign(counts).to(torch.int8)
+    def _encode_into(self, counts: torch.Tensor, events: torch.Tensor) -> None:
+        self._unary_into(counts.abs(), events)
+        events.mul_(torch.sign(counts).to(torch.int8))
 
     def fire(self, residual: torch.Tensor, step: int, num_steps: int) -> torch.Tensor:
         return (residual >= 1).to(torch.int8) - (residual < 0).to(torch.int8)
@@ -226,12 +263,15 @@ class BitCoding(IntegrateFireCoding):
     def _weights(self, num_steps: int) -> list[int]:
         return [1 << (num_steps - 1 - t) for t in range(num_steps)]
 
+    def _work_dtype(self, lo: int, hi: int, num_steps: int) -> torch.dtype:
+        return _narrowest_int(-(1 << num_steps), 1 << num_steps)  # shifts by up to T−1 stay in range
+
     @staticmethod
-    def _bits(values: torch.Tensor, num_steps: int) -> torch.Tensor:
-        """Bit ``T−1−t`` of each value at step t (two's complement for negatives), int8 ``[T, *S]``."""
-        wide = values.to(torch.int32 if num_steps <= 31 else torch.int64)
-        shifts = _time_index(num_steps, wide, descending=True)
-        return torch.bitwise_and(wide.unsqueeze(0) >> shifts, 1).to(torch.int8)
+    def _bits_into(values: torch.Tensor, events: torch.Tensor) -> None:
+        """``events[t]`` = bit ``T−1−t`` of each value (two's complement for negatives)."""
+        num_steps = events.shape[0]
+        for t in range(num_steps):
+            events[t] = torch.bitwise_and(values >> (num_steps - 1 - t), 1)
 
 
 class BitwiseCoding(BitCoding):
@@ -244,8 +284,8 @@ class BitwiseCoding(BitCoding):
     def _steps_for_range(self, lo: int, hi: int) -> int:
         return hi.bit_length()
 
-    def _encode(self, counts: torch.Tensor, num_steps: int) -> torch.Tensor:
-        return self._bits(counts, num_steps)
+    def _encode_into(self, counts: torch.Tensor, events: torch.Tensor) -> None:
+        self._bits_into(counts, events)
 
     def fire(self, residual: torch.Tensor, step: int, num_steps: int) -> torch.Tensor:
         return (residual >= (1 << (num_steps - 1 - step))).to(torch.int8)
@@ -261,8 +301,9 @@ class BitwiseBidirectionalCoding(BitCoding):
     def _steps_for_range(self, lo: int, hi: int) -> int:
         return max(abs(lo), abs(hi)).bit_length()
 
-    def _encode(self, counts: torch.Tensor, num_steps: int) -> torch.Tensor:
-        return self._bits(counts.abs(), num_steps) * torch.sign(counts).to(torch.int8)
+    def _encode_into(self, counts: torch.Tensor, events: torch.Tensor) -> None:
+        self._bits_into(counts.abs(), events)
+        events.mul_(torch.sign(counts).to(torch.int8))
 
     def fire(self, residual: torch.Tensor, step: int, num_steps: int) -> torch.Tensor:
         weight = 1 << (num_steps - 1 - step)
@@ -289,8 +330,8 @@ class TwosComplementCoding(BitCoding):
             weights[0] = -weights[0]
         return weights
 
-    def _encode(self, counts: torch.Tensor, num_steps: int) -> torch.Tensor:
-        return self._bits(counts, num_steps)
+    def _encode_into(self, counts: torch.Tensor, events: torch.Tensor) -> None:
+        self._bits_into(counts, events)
 
     def fire(self, residual: torch.Tensor, step: int, num_steps: int) -> torch.Tensor:
         if step == 0:  # the sign step has weight −2^(T−1): it fires for negative counts
