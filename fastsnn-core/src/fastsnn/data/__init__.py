@@ -1,0 +1,5 @@
+"""Data helpers: a character/byte-level text dataset with random training windows."""
+
+from fastsnn.data.text import CharTokenizer, RandomWindows, TextDataset
+
+__all__ = ["CharTokenizer", "RandomWindows", "TextDataset"]

@@ -1,0 +1,205 @@
+"""A tiny character-level text dataset: tokenizer, train/val split and random windows.
+
+>>> data = TextDataset.from_file("input.txt", tokenizer="char", val_fraction=0.1)  # doctest: +SKIP
+>>> batches = data.random_windows("train", batch_size=8, seq_len=65, seed=0)        # doctest: +SKIP
+>>> next(iter(batches)).shape                                                          # doctest: +SKIP
+torch.Size([8, 65])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Literal
+
+import torch
+
+from fastsnn.errors import FastSNNError
+
+TokenizerKind = Literal["char", "byte"]
+
+
+class CharTokenizer:
+    """Maps text to token ids one character (``"char"``) or one UTF-8 byte (``"byte"``) at a time.
+
+    - ``char``: the vocabulary is the sorted set of characters of the text it was built from;
+      ids are positions in it. Unknown characters are an error.
+    - ``byte``: 256 ids, one per byte value; any text round-trips.
+    """
+
+    def __init__(self, kind: TokenizerKind, chars: list[str] | None = None) -> None:
+        if kind not in ("char", "byte"):
+            raise FastSNNError(f"tokenizer must be 'char' or 'byte', got {kind!r}")
+        if kind == "char":
+            if not chars:
+                raise FastSNNError("a char tokenizer needs a non-empty vocabulary of characters")
+            if len(set(chars)) != len(chars) or any(len(c) != 1 for c in chars):
+                raise FastSNNError("a char tokenizer's vocabulary must be distinct single characters")
+        self.kind = kind
+        self.chars = list(chars) if kind == "char" else None
+        self._index = {c: i for i, c in enumerate(self.chars)} if self.chars else None
+
+    @classmethod
+    def from_text(cls, text: str) -> CharTokenizer:
+        """A char tokenizer whose vocabulary is every character of ``text``."""
+        return cls("char", sorted(set(text)))
+
+    @classmethod
+    def bytes(cls) -> CharTokenizer:
+        """The byte tokenizer (vocabulary 256)."""
+        return cls("byte")
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.chars) if self.chars is not None else 256
+
+    def encode(self, text: str) -> torch.Tensor:
+        """``text`` → LongTensor ``[len]`` of ids."""
+        if self.kind == "byte":
+            return torch.frombuffer(bytearray(text.encode("utf-8")), dtype=torch.uint8).long()
+        try:
+            return torch.tensor([self._index[c] for c in text], dtype=torch.long)
+        except KeyError as err:
+            raise FastSNNError(
+                f"character {err.args[0]!r} is not in the tokenizer's vocabulary of {self.vocab_size} characters; "
+                "build the tokenizer from text that contains it, or use the byte tokenizer"
+            ) from None
+
+    def decode(self, ids: torch.Tensor | list[int]) -> str:
+        """Ids ``[len]`` → text (byte ids that are not valid UTF-8 become U+FFFD)."""
+        values = ids.tolist() if isinstance(ids, torch.Tensor) else list(ids)
+        bad = [v for v in values if not 0 <= v < self.vocab_size]
+        if bad:
+            raise FastSNNError(f"token id {bad[0]} is outside the tokenizer's vocabulary (0..{self.vocab_size - 1})")
+        if self.kind == "byte":
+            return bytes(values).decode("utf-8", errors="replace")
+        return "".join(self.chars[v] for v in values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready description (store it next to a checkpoint to decode its outputs later)."""
+        return {"kind": self.kind, "chars": self.chars}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CharTokenizer:
+        """The inverse of :meth:`to_dict`."""
+        if not isinstance(data, dict) or "kind" not in data:
+            raise FastSNNError(f"a tokenizer description needs a 'kind', got {data!r}")
+        return cls(data["kind"], data.get("chars"))
+
+
+@dataclass
+class TextDataset:
+    """Token ids of a text, split into a training part (first) and a validation part (last)."""
+
+    tokenizer: CharTokenizer
+    train: torch.Tensor  # [N_train] int64
+    val: torch.Tensor  # [N_val] int64
+
+    @classmethod
+    def from_ids(cls, tokenizer: CharTokenizer, ids: torch.Tensor, val_fraction: float = 0.1) -> TextDataset:
+        """Split encoded ids ``[N]`` at ``int(N · (1 - val_fraction))``: train first, validation last."""
+        if not 0 <= val_fraction < 1:
+            raise FastSNNError(f"val_fraction must be in [0, 1), got {val_fraction}")
+        split = int(len(ids) * (1 - val_fraction))
+        return cls(tokenizer, ids[:split], ids[split:])
+
+    @classmethod
+    def from_text(cls, text: str, tokenizer: TokenizerKind | CharTokenizer = "char",
+                  val_fraction: float = 0.1) -> TextDataset:
+        """Encode ``text`` (a char tokenizer is built from it unless given) and split it."""
+        if not text:
+            raise FastSNNError("the text is empty; there is nothing to train on")
+        if isinstance(tokenizer, str):
+            tokenizer = CharTokenizer.from_text(text) if tokenizer == "char" else CharTokenizer(tokenizer)
+        return cls.from_ids(tokenizer, tokenizer.encode(text), val_fraction)
+
+    @classmethod
+    def from_file(cls, path: str | Path, tokenizer: TokenizerKind | CharTokenizer = "char",
+                  val_fraction: float = 0.1) -> TextDataset:
+        """Read a UTF-8 text file (any bytes with ``tokenizer="byte"``) and split it."""
+        path = Path(path)
+        if not path.exists():
+            raise FastSNNError(f"text file {path} not found")
+        if not path.is_file():
+            raise FastSNNError(f"{path} is not a file")
+        raw = path.read_bytes()
+        if not raw:
+            raise FastSNNError(f"text file {path} is empty; there is nothing to train on")
+        if tokenizer == "byte" or (isinstance(tokenizer, CharTokenizer) and tokenizer.kind == "byte"):
+            ids = torch.frombuffer(bytearray(raw), dtype=torch.uint8).long()
+            return cls.from_ids(CharTokenizer.bytes(), ids, val_fraction)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise FastSNNError(
+                f"{path}: not valid UTF-8 at byte {err.start}; use tokenizer='byte' for arbitrary bytes"
+            ) from None
+        return cls.from_text(text, tokenizer, val_fraction)
+
+    def split(self, name: Literal["train", "val"]) -> torch.Tensor:
+        if name not in ("train", "val"):
+            raise FastSNNError(f"split must be 'train' or 'val', got {name!r}")
+        return self.train if name == "train" else self.val
+
+    def random_windows(self, split: Literal["train", "val"], batch_size: int, seq_len: int, seed: int = 0,
+                       num_batches: int | None = None) -> RandomWindows:
+        """Batches ``[batch_size, seq_len]`` of windows at random offsets of a split."""
+        return RandomWindows(self.split(split), batch_size, seq_len, seed=seed, num_batches=num_batches)
+
+    def sequential_windows(self, split: Literal["train", "val"], batch_size: int, seq_len: int) -> Iterator[torch.Tensor]:
+        """Non-overlapping windows covering a split in order (for evaluation); the last batch may be smaller."""
+        tokens = self.split(split)
+        _check_window(tokens, seq_len, split)
+        # consecutive windows share one token so every token but the first is a prediction target
+        starts = list(range(0, len(tokens) - seq_len + 1, seq_len - 1))
+        for i in range(0, len(starts), batch_size):
+            yield torch.stack([tokens[s : s + seq_len] for s in starts[i : i + batch_size]])
+
+
+class RandomWindows:
+    """Random windows ``[batch_size, seq_len]`` of a token tensor, drawn with a ``torch.Generator``.
+
+    Iterating yields ``num_batches`` batches (forever if ``None``) and continues from where the
+    last iteration stopped. :meth:`state_dict` / :meth:`load_state_dict` save and restore the
+    position (the generator state and the number of batches drawn), which is what the Trainer
+    stores in a checkpoint to resume exactly.
+    """
+
+    def __init__(self, tokens: torch.Tensor, batch_size: int, seq_len: int, seed: int = 0,
+                 num_batches: int | None = None) -> None:
+        if not isinstance(tokens, torch.Tensor) or tokens.dim() != 1:
+            raise FastSNNError("tokens must be a 1-D tensor of token ids")
+        if batch_size <= 0:
+            raise FastSNNError(f"batch_size must be positive, got {batch_size}")
+        if num_batches is not None and num_batches < 0:
+            raise FastSNNError(f"num_batches must be >= 0, got {num_batches}")
+        _check_window(tokens, seq_len, "the data")
+        self.tokens = tokens.long()
+        self.batch_size, self.seq_len, self.num_batches = batch_size, seq_len, num_batches
+        self.generator = torch.Generator().manual_seed(seed)
+        self.drawn = 0
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        offsets = torch.arange(self.seq_len)
+        while self.num_batches is None or self.drawn < self.num_batches:
+            starts = torch.randint(0, len(self.tokens) - self.seq_len + 1, (self.batch_size,),
+                                   generator=self.generator)
+            self.drawn += 1
+            yield self.tokens[starts[:, None] + offsets]  # (batch_size, seq_len)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"generator": self.generator.get_state(), "drawn": self.drawn}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        try:
+            self.generator.set_state(state["generator"].to(torch.uint8))
+            self.drawn = int(state["drawn"])
+        except (KeyError, AttributeError, RuntimeError, TypeError) as err:
+            raise FastSNNError(f"bad RandomWindows state ({type(err).__name__}: {err})") from None
+
+
+def _check_window(tokens: torch.Tensor, seq_len: int, what: str) -> None:
+    if seq_len < 2:
+        raise FastSNNError(f"seq_len must be at least 2 (an input and its next token), got {seq_len}")
+    if len(tokens) < seq_len:
+        raise FastSNNError(f"{what} has {len(tokens)} tokens, fewer than one window of seq_len={seq_len}")
