@@ -2,9 +2,9 @@
 
 import pytest
 import torch
-from fastsnn.testing import use_plugins
 
 import fastsnn_neurons.plugin
+from fastsnn.testing import use_plugins
 
 
 @pytest.fixture(autouse=True)

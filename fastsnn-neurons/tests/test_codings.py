@@ -1,12 +1,12 @@
 """Spike codings: exact round trips, step counts, hand-made trains, naive references, bad input."""
 
-import fastsnn
 import pytest
 import torch
-from fastsnn import SpikeTensor
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import fastsnn
+from fastsnn import SpikeTensor
 from fastsnn_neurons.events import integrate_and_fire
 
 UNSIGNED = ["binary", "bitwise"]

@@ -2,11 +2,11 @@
 
 import math
 
-import fastsnn
 import pytest
 import torch
-from fastsnn import SpikeTensor
 
+import fastsnn
+from fastsnn import SpikeTensor
 from fastsnn_neurons import AdaptiveThresholdNeuron, FixedThresholdNeuron, LIFNeuron, LIFSINTNeuron
 from fastsnn_neurons.surrogates import distance_to_rounding_step
 

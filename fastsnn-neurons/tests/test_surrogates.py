@@ -2,10 +2,10 @@
 
 import math
 
-import fastsnn
 import pytest
 import torch
 
+import fastsnn
 from fastsnn_neurons.surrogates import Surrogate, distance_to_rounding_step, resolve_surrogate
 
 NAMES = ["ste", "atan", "sigmoid", "rectangular", "triangle"]

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Optional, Union
+from typing import Any, Callable, Iterator, Union
 
 import torch
 from torch import nn
@@ -54,7 +54,7 @@ class EventTrain:
     train; every other function gets ``integrate()`` in its place.
     """
 
-    def __init__(self, currents: torch.Tensor, spikes: Optional[SpikeTensor] = None) -> None:
+    def __init__(self, currents: torch.Tensor, spikes: SpikeTensor | None = None) -> None:
         self.currents = currents
         self.spikes = spikes
 
@@ -76,14 +76,14 @@ class EventTrain:
         return f"EventTrain(steps={self.num_steps}, shape={tuple(self.shape)}{coding})"
 
     @classmethod
-    def __torch_function__(cls, func: Callable, types: Any, args: tuple = (), kwargs: Optional[dict] = None) -> Any:
+    def __torch_function__(cls, func: Callable, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
         kwargs = kwargs or {}
         if func is F.linear:
             return _linear_per_step(*args, **kwargs)
         return func(*_read_out(args), **_read_out(kwargs))
 
 
-def _linear_per_step(input: Any, weight: torch.Tensor, bias: Optional[torch.Tensor] = None) -> Any:
+def _linear_per_step(input: Any, weight: torch.Tensor, bias: torch.Tensor | None = None) -> Any:
     """``F.linear`` on a train: ``W·I_t`` at every step, ``+ b`` at step 0 only."""
     if not isinstance(input, EventTrain) or isinstance(weight, EventTrain) or isinstance(bias, EventTrain):
         return F.linear(*_read_out((input, weight, bias)))
@@ -108,9 +108,9 @@ def integrate_and_fire(
     membrane: torch.Tensor,
     threshold: Union[torch.Tensor, float],
     coding: IntegrateFireCoding,
-    lo: Optional[int] = None,
-    hi: Optional[int] = None,
-    num_steps: Optional[int] = None,
+    lo: int | None = None,
+    hi: int | None = None,
+    num_steps: int | None = None,
 ) -> torch.Tensor:
     """Fire an integrated membrane ``[*S]`` as an event train ``[T, *S]`` (int8) under ``coding``.
 
@@ -144,9 +144,9 @@ class EventSettings:
     """How one neuron runs in event mode (set by :func:`event_mode`)."""
 
     coding: IntegrateFireCoding
-    num_steps: Optional[int]
+    num_steps: int | None
     qualname: str
-    record: "EventRecord"
+    record: EventRecord
 
 
 @dataclass
@@ -191,7 +191,7 @@ def _read_out_hook(module: nn.Module, inputs: Any, output: Any) -> Any:
 
 @contextmanager
 def event_mode(
-    model: nn.Module, coding: Union[str, SpikeCoding] = "bitwise", num_steps: Optional[int] = None
+    model: nn.Module, coding: Union[str, SpikeCoding] = "bitwise", num_steps: int | None = None
 ) -> Iterator[EventRecord]:
     """Run ``model``'s neurons event-driven inside the block; yields an :class:`EventRecord`.
 

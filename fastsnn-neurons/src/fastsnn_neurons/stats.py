@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Optional, Union
+from typing import Any, Iterator, Union
 
 import torch
 from torch import nn
@@ -29,7 +29,7 @@ class NeuronStats:
       the counts when :func:`collect_stats` was given a coding).
     """
 
-    coding: Optional[str] = None
+    coding: str | None = None
     calls: int = 0
     values: int = 0
     zero_counts: int = 0
@@ -38,7 +38,7 @@ class NeuronStats:
     event_steps: int = 0
     silent_steps: int = 0
     events: int = 0
-    _coding_obj: Optional[SpikeCoding] = field(default=None, repr=False, compare=False)
+    _coding_obj: SpikeCoding | None = field(default=None, repr=False, compare=False)
 
     @property
     def firing_rate(self) -> float:
@@ -51,12 +51,12 @@ class NeuronStats:
         return self.zero_counts / self.values if self.values else 1.0
 
     @property
-    def event_sparsity(self) -> Optional[float]:
+    def event_sparsity(self) -> float | None:
         """Fraction of silent neuron-steps under the coding (None if no trains were seen)."""
         return self.silent_steps / self.event_steps if self.event_steps else None
 
     @property
-    def event_rate(self) -> Optional[float]:
+    def event_rate(self) -> float | None:
         """Nonzero events per neuron per step under the coding (None if no trains were seen)."""
         return self.events / self.event_steps if self.event_steps else None
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,7 +27,7 @@ class _AdaptiveCountsSTE(torch.autograd.Function):
     composition in :meth:`AdaptiveThresholdNeuron._spikes`; tests compare the two."""
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, threshold: torch.Tensor, lo: Optional[int], hi: Optional[int]) -> torch.Tensor:
+    def forward(ctx: Any, x: torch.Tensor, threshold: torch.Tensor, lo: int | None, hi: int | None) -> torch.Tensor:
         scaled = x / threshold  # [..., D]
         bounded = lo is not None or hi is not None
         if bounded:
@@ -70,7 +70,7 @@ class AdaptiveThresholdNeuron(CountNeuron):
         model_config = ConfigDict(extra="forbid")
         k: float = Field(3.0, gt=0, description="threshold divisor: V_th = mean(|x|)/k (larger k, more spikes)")
         signed: bool = Field(True, description="counts in ℤ (true) or clamped at 0, ReLU-like (false)")
-        max_count: Optional[int] = Field(None, gt=0, description="largest |count| D (None: unbounded)")
+        max_count: int | None = Field(None, gt=0, description="largest |count| D (None: unbounded)")
         eps: float = Field(1e-6, gt=0, description="V_th is clamped to at least eps (an all-zero token stays silent)")
         surrogate: SurrogateRef = Field("ste", description="surrogate gradient of the rounding (registry name or table)")
         threshold_grad: bool = Field(False, description="let gradients flow through V_th as well")
@@ -80,7 +80,7 @@ class AdaptiveThresholdNeuron(CountNeuron):
         self,
         k: float = 3.0,
         signed: bool = True,
-        max_count: Optional[int] = None,
+        max_count: int | None = None,
         eps: float = 1e-6,
         surrogate: Any = "ste",
         threshold_grad: bool = False,
@@ -110,7 +110,7 @@ class AdaptiveThresholdNeuron(CountNeuron):
         counts = self.quantize(x / threshold)
         return SpikeTensor("count", counts=counts, scale=threshold)
 
-    def _fast_forward(self, x: torch.Tensor) -> Optional[torch.Tensor]:
+    def _fast_forward(self, x: torch.Tensor) -> torch.Tensor | None:
         if self.params.threshold_grad or self.surrogate.constant_derivative != 1.0:
             return None
         lo, hi = self.count_bounds

@@ -3,7 +3,7 @@ of multi-step neurons, statistics recording and the switch into event mode."""
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import torch
 from pydantic import BaseModel, ValidationError
@@ -72,7 +72,7 @@ class PackageNeuron(SpikingNeuron):
     def _spikes(self, x: torch.Tensor) -> SpikeTensor:
         raise FastSNNError(f"neuron {self.name!r} does not define how it spikes")  # pragma: no cover
 
-    def _fast_forward(self, x: torch.Tensor) -> Optional[torch.Tensor]:
+    def _fast_forward(self, x: torch.Tensor) -> torch.Tensor | None:
         """A fused forward, or None when this configuration has none."""
         return None
 
@@ -91,7 +91,7 @@ class CountNeuron(PackageNeuron):
         return bool(self.params.signed)
 
     @property
-    def count_bounds(self) -> tuple[Optional[int], Optional[int]]:
+    def count_bounds(self) -> tuple[int | None, int | None]:
         """``(lo, hi)`` of the counts; None where unbounded."""
         max_count = self.params.max_count
         lo = (-max_count if max_count is not None else None) if self.signed else 0
@@ -132,7 +132,7 @@ def ensure_finite(value: torch.Tensor, neuron_name: str, what: str = "input") ->
         )
 
 
-def split_time(x: torch.Tensor, time_dim: Optional[int], neuron_name: str) -> tuple[torch.Tensor, int]:
+def split_time(x: torch.Tensor, time_dim: int | None, neuron_name: str) -> tuple[torch.Tensor, int]:
     """``x`` with its time axis moved to the front (``[T, ...]``) and the normalised axis index.
 
     ``time_dim=None`` means no time axis: the result is ``x[None]`` (one step).
@@ -148,7 +148,7 @@ def split_time(x: torch.Tensor, time_dim: Optional[int], neuron_name: str) -> tu
     return x.movedim(axis, 0), axis
 
 
-def merge_time(steps: list[torch.Tensor], axis: int, time_dim: Optional[int]) -> torch.Tensor:
+def merge_time(steps: list[torch.Tensor], axis: int, time_dim: int | None) -> torch.Tensor:
     """Inverse of :func:`split_time` for a list of per-step outputs."""
     if time_dim is None:
         return steps[0]

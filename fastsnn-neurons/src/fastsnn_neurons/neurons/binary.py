@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -54,13 +54,13 @@ class _BinaryParams(BaseModel):
     threshold: float = Field(1.0, gt=0, description="firing threshold V_th (> 0)")
     reset: Literal["soft", "hard"] = Field("soft", description="soft: subtract V_th; hard: set to reset_potential")
     reset_potential: float = Field(0.0, description="V_reset of the hard reset (must be below the threshold)")
-    time_dim: Optional[int] = Field(None, description="axis of the input that is time; None: one step")
+    time_dim: int | None = Field(None, description="axis of the input that is time; None: one step")
     detach_reset: bool = Field(False, description="no gradient through the reset")
     surrogate: SurrogateRef = Field("atan", description="surrogate gradient of the Heaviside step")
     check_finite: bool = Field(True, description="raise on NaN/inf inputs instead of propagating them")
 
     @model_validator(mode="after")
-    def _check_reset(self) -> "_BinaryParams":
+    def _check_reset(self) -> _BinaryParams:
         if self.reset == "hard" and self.reset_potential >= self.threshold:
             raise ValueError(
                 f"reset_potential ({self.reset_potential}) must be below threshold ({self.threshold}), "
@@ -82,7 +82,7 @@ class IFNeuron(BinaryNeuronBase):
         threshold: float = 1.0,
         reset: str = "soft",
         reset_potential: float = 0.0,
-        time_dim: Optional[int] = None,
+        time_dim: int | None = None,
         detach_reset: bool = False,
         surrogate: Any = "atan",
         check_finite: bool = True,
@@ -107,7 +107,7 @@ class LIFNeuron(BinaryNeuronBase):
         decay: float = 0.5,
         reset: str = "soft",
         reset_potential: float = 0.0,
-        time_dim: Optional[int] = None,
+        time_dim: int | None = None,
         detach_reset: bool = False,
         surrogate: Any = "atan",
         check_finite: bool = True,

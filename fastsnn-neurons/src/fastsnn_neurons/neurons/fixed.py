@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -35,7 +35,7 @@ class FixedThresholdNeuron(CountNeuron):
         learnable: bool = Field(True, description="train V_th by gradient descent")
         min_threshold: float = Field(1e-4, gt=0, description="V_th is clamped to at least this in the forward pass")
         signed: bool = Field(True, description="counts in ℤ (true) or clamped at 0, ReLU-like (false)")
-        max_count: Optional[int] = Field(None, gt=0, description="largest |count| D (None: unbounded)")
+        max_count: int | None = Field(None, gt=0, description="largest |count| D (None: unbounded)")
         surrogate: SurrogateRef = Field("ste", description="surrogate gradient of the rounding")
         check_finite: bool = Field(True, description="raise on NaN/inf inputs instead of propagating them")
 
@@ -45,7 +45,7 @@ class FixedThresholdNeuron(CountNeuron):
         learnable: bool = True,
         min_threshold: float = 1e-4,
         signed: bool = True,
-        max_count: Optional[int] = None,
+        max_count: int | None = None,
         surrogate: Any = "ste",
         check_finite: bool = True,
     ) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -37,8 +37,8 @@ class LIFSINTNeuron(CountNeuron):
         threshold: float = Field(1.0, gt=0, description="threshold V_th (> 0): the value of one spike")
         decay: float = Field(0.5, gt=0, le=1, description="membrane decay β per step (1 = no leak)")
         signed: bool = Field(True, description="counts in ℤ (true) or clamped at 0 (false)")
-        max_count: Optional[int] = Field(None, gt=0, description="largest |count| per step (None: unbounded)")
-        time_dim: Optional[int] = Field(None, description="axis of the input that is time; None: one step")
+        max_count: int | None = Field(None, gt=0, description="largest |count| per step (None: unbounded)")
+        time_dim: int | None = Field(None, description="axis of the input that is time; None: one step")
         detach_reset: bool = Field(False, description="no gradient through the soft reset")
         surrogate: SurrogateRef = Field("ste", description="surrogate gradient of the rounding")
         check_finite: bool = Field(True, description="raise on NaN/inf inputs instead of propagating them")
@@ -48,8 +48,8 @@ class LIFSINTNeuron(CountNeuron):
         threshold: float = 1.0,
         decay: float = 0.5,
         signed: bool = True,
-        max_count: Optional[int] = None,
-        time_dim: Optional[int] = None,
+        max_count: int | None = None,
+        time_dim: int | None = None,
         detach_reset: bool = False,
         surrogate: Any = "ste",
         check_finite: bool = True,
