@@ -74,6 +74,7 @@ def convert(
     walker = _Walker(named_rules, context)
     converted = walker.visit(target, "")
     walker.report.rules = [name for name, _ in named_rules]
+    _disable_fused_fast_paths(converted, walker.report)
     return converted, walker.report
 
 
@@ -141,6 +142,23 @@ def _check_neuron(neuron: Any) -> None:
     if name is None:
         raise FastSNNError(f"neuron must be a registered name or {{'name': ..., **params}}, got {neuron!r}")
     get_registry().get("neuron", name)
+
+
+def _disable_fused_fast_paths(model: nn.Module, report: ConversionReport) -> None:
+    """Turn off torch fast paths that would bypass a converted submodule.
+
+    ``nn.TransformerEncoderLayer`` runs a fused kernel at inference when its activation is ReLU or
+    GELU, reading the weights directly and ignoring ``self.activation``; after conversion that
+    would silently skip the spiking neuron. Clearing its flag makes it call the module again.
+    """
+    for qualname, module in model.named_modules():
+        activation = getattr(module, "activation", None)
+        if getattr(module, "activation_relu_or_gelu", 0) and getattr(activation, CONVERTED_MARK, False):
+            module.activation_relu_or_gelu = 0
+            report.notes.append(
+                f"{qualname or '(root)'}: disabled {type(module).__name__}'s fused inference path, which would "
+                "bypass the converted activation"
+            )
 
 
 def _output_width(module: nn.Module) -> int | None:

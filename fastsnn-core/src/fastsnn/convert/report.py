@@ -35,6 +35,7 @@ class ConversionReport:
     rules: list[str] = field(default_factory=list)  # rules tried, in the order they were tried
     replaced: list[Replacement] = field(default_factory=list)
     kept: list[KeptModule] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # adjustments the engine made besides replacements
 
     def by_rule(self) -> dict[str, int]:
         """Number of replacements per rule name."""
@@ -50,6 +51,7 @@ class ConversionReport:
             "rules": list(self.rules),
             "replaced": [asdict(r) for r in self.replaced],
             "kept": [asdict(k) for k in self.kept],
+            "notes": list(self.notes),
         }
 
     def __str__(self) -> str:
@@ -63,6 +65,7 @@ class ConversionReport:
             lines.append("kept:")
             lines += _table(("module", "type", "reason"),
                             [(_where(k.qualname), k.type_name, k.reason) for k in self.kept])
+        lines += [f"note: {note}" for note in self.notes]
         return "\n".join(lines)
 
 
