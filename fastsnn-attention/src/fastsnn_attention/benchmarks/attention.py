@@ -1,0 +1,125 @@
+"""``fastsnn bench attention``: linear attention chunked vs recurrent, SWA scaling and memory.
+
+Goals (issue 4): chunked linear attention ≥ 10× the recurrent form at T=2048 (fwd+bwd) and
+≥ 40% of this machine's measured ``torch.matmul`` peak; SWA (W=512) time per token grows ≤ 1.3×
+from T=1k to 16k; SWA peak memory ≤ 1/8 of a dense-mask implementation at T=8192.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from fastsnn_attention.benchmarks.cases import linear_flops_fwd_bwd, linear_fwd_bwd, swa_call
+from fastsnn_attention.benchmarks.measure import matmul_peak_gflops, peak_memory_bytes, time_call
+
+CASES = "fastsnn_attention.benchmarks.cases"
+Section = Literal["linear", "swa", "memory"]
+MIB = 2**20
+
+
+class AttentionBenchmark:
+    """Attention kernels: linear chunked vs recurrent (fwd+bwd, GFLOP/s), SWA time/token and peak memory."""
+
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        sections: list[Section] = Field(["linear", "swa", "memory"], description="which parts to run")
+        linear_seq_lens: list[int] = Field([512, 1024, 2048, 4096, 8192], description="T for linear attention")
+        recurrent_max_seq_len: int = Field(8192, gt=0, description="skip the (slow) recurrent form above this T")
+        swa_seq_lens: list[int] = Field([1024, 2048, 4096, 8192, 16384], description="T for SWA time per token")
+        window: int = Field(512, gt=0, description="SWA window W")
+        memory_seq_len: int = Field(8192, gt=0, description="T of the SWA peak-memory comparison")
+        memory_dense: bool = Field(True, description="also measure the dense-mask baselines' memory (slow, GiBs)")
+        heads: int = Field(8, gt=0)
+        head_dim: int = Field(64, gt=0)
+        batch: int = Field(1, gt=0)
+        chunk_size: int = Field(64, gt=0, description="chunk C of the chunked linear form")
+        repeats: int = Field(3, gt=0, description="timed runs per case (median reported), after one warm-up")
+        threads: int = Field(2, gt=0, description="torch intra-op threads")
+
+    def __init__(self, **params: Any) -> None:
+        self.p = self.Params(**params)
+
+    def __call__(self, progress: Callable[[str], None] = print) -> list[dict[str, Any]]:
+        p = self.p
+        previous_threads = torch.get_num_threads()
+        torch.set_num_threads(p.threads)
+        try:
+            rows: list[dict[str, Any]] = []
+            if "linear" in p.sections:
+                rows += self._linear(progress)
+            if "swa" in p.sections:
+                rows += self._swa(progress)
+            if "memory" in p.sections:
+                rows += self._memory(progress)
+            return rows
+        finally:
+            torch.set_num_threads(previous_threads)
+
+    def _linear(self, progress: Callable[[str], None]) -> list[dict[str, Any]]:
+        p = self.p
+        peak, size = matmul_peak_gflops()
+        progress(f"torch.matmul peak: {peak:.1f} GFLOP/s (fp32, {size}x{size}, {p.threads} threads)")
+        rows: list[dict[str, Any]] = [{"section": "matmul_peak", "impl": f"matmul {size}x{size}", "gflops": round(peak, 1)}]
+        shape = {"heads": p.heads, "head_dim": p.head_dim, "batch": p.batch}
+        for seq_len in p.linear_seq_lens:
+            chunk_s = time_call(linear_fwd_bwd("chunked", seq_len, chunk_size=p.chunk_size, **shape), p.repeats)
+            gflops = linear_flops_fwd_bwd(seq_len, chunk_size=p.chunk_size, **shape) / chunk_s / 1e9
+            row = {"section": "linear_fwd_bwd", "T": seq_len, "impl": f"chunked C={p.chunk_size}",
+                   "ms": round(chunk_s * 1e3, 2), "gflops": round(gflops, 1),
+                   "pct_of_matmul_peak": round(100 * gflops / peak, 1)}
+            progress(f"linear T={seq_len} chunked: {chunk_s * 1e3:.1f} ms, {gflops:.1f} GFLOP/s")
+            rows.append(row)
+            if seq_len <= p.recurrent_max_seq_len:
+                rec_s = time_call(linear_fwd_bwd("recurrent", seq_len, **shape), max(1, p.repeats // 2))
+                row["speedup_vs_recurrent"] = round(rec_s / chunk_s, 1)
+                rows.append({"section": "linear_fwd_bwd", "T": seq_len, "impl": "recurrent (token loop)",
+                             "ms": round(rec_s * 1e3, 2)})
+                progress(f"linear T={seq_len} recurrent: {rec_s * 1e3:.1f} ms ({rec_s / chunk_s:.1f}x slower)")
+        return rows
+
+    def _swa(self, progress: Callable[[str], None]) -> list[dict[str, Any]]:
+        p = self.p
+        rows: list[dict[str, Any]] = []
+        first: dict[str, float] = {}
+        shape = {"heads": p.heads, "head_dim": p.head_dim, "batch": p.batch, "window": p.window}
+        for seq_len in p.swa_seq_lens:
+            row: dict[str, Any] = {"section": "swa_time", "T": seq_len, "impl": f"blockwise W={p.window}"}
+            for label, backward in (("fwd", False), ("fwd_bwd", True)):
+                seconds = time_call(swa_call("blockwise", seq_len, backward=backward, **shape), p.repeats)
+                per_token = seconds / (seq_len * p.batch) * 1e6
+                first.setdefault(label, per_token)
+                row[f"{label}_us_per_token"] = round(per_token, 3)
+                row[f"{label}_growth"] = round(per_token / first[label], 2)
+            progress(f"swa T={seq_len}: fwd {row['fwd_us_per_token']} us/token, fwd+bwd {row['fwd_bwd_us_per_token']}")
+            rows.append(row)
+        return rows
+
+    def _memory(self, progress: Callable[[str], None]) -> list[dict[str, Any]]:
+        p = self.p
+        rows: list[dict[str, Any]] = []
+        shape = {"heads": p.heads, "head_dim": p.head_dim, "batch": p.batch, "window": p.window}
+        impls = ["blockwise"] + (["dense_mask", "sdpa_dense_mask"] if p.memory_dense else [])
+        measured: dict[str, int] = {}
+        for impl in impls:
+            peak = peak_memory_bytes(f"{CASES}:swa_call", threads=p.threads, impl=impl, seq_len=p.memory_seq_len,
+                                     **shape)
+            seconds = time_call(swa_call(impl, p.memory_seq_len, **shape), 1, warmup=0)
+            measured[impl] = peak
+            rows.append({"section": "swa_memory", "T": p.memory_seq_len, "impl": impl,
+                         "peak_mib": round(peak / MIB, 1), "fwd_ms": round(seconds * 1e3, 1)})
+            progress(f"swa memory T={p.memory_seq_len} {impl}: {peak / MIB:.1f} MiB peak, {seconds * 1e3:.0f} ms")
+        for row in rows:
+            if "dense_mask" in measured and row["impl"] != "dense_mask":
+                row["fraction_of_dense_mask"] = round(measured[row["impl"]] / measured["dense_mask"], 4)
+        lin = {"heads": p.heads, "head_dim": p.head_dim, "batch": p.batch}
+        seq_len = min(2048, p.recurrent_max_seq_len)
+        for impl in ("chunked", "recurrent"):
+            peak = peak_memory_bytes(f"{CASES}:linear_fwd_bwd", threads=p.threads, impl=impl, seq_len=seq_len,
+                                     chunk_size=p.chunk_size, **lin)
+            rows.append({"section": "linear_memory", "T": seq_len, "impl": f"{impl} fwd+bwd",
+                         "peak_mib": round(peak / MIB, 1)})
+            progress(f"linear memory T={seq_len} {impl}: {peak / MIB:.1f} MiB peak")
+        return rows

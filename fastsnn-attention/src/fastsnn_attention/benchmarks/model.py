@@ -1,0 +1,121 @@
+"""``fastsnn bench model``: a spiking LM with hybrid vs softmax-only attention, prefill and decode.
+
+Goals (issue 4), at d_model 512 and 8 layers: ``hybrid_alt`` prefills faster than softmax-only
+from T=4096 and ≥ 3× faster at T=16384; decode ms/token at prefix 16k within 15% of prefix 1k
+for the hybrid while softmax grows; and the cache bytes per sequence.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Literal, Union
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from fastsnn.config.model import ModelConfig
+from fastsnn.model import build_model
+from fastsnn_attention.benchmarks.measure import time_call
+
+Layout = Literal["hybrid_alt", "hybrid_par", "softmax", "linear", "swa", "gla"]
+MIB = 2**20
+
+
+def attention_ref(layout: str, window: int) -> Any:
+    """The ``attention`` config entry for a layout name, with the SWA window filled in."""
+    swa = {"name": "swa", "window": window}
+    return {"hybrid_alt": {"name": "hybrid_alt", "swa": swa}, "hybrid_par": {"name": "hybrid_par", "swa": swa},
+            "swa": swa}.get(layout, layout)
+
+
+class ModelBenchmark:
+    """Spiking LM prefill tokens/s, decode ms/token and cache bytes: hybrid layouts vs softmax-only."""
+
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        layouts: list[Layout] = Field(["hybrid_alt", "softmax"], description="attention layouts to compare")
+        seq_lens: list[int] = Field([512, 1024, 2048, 4096, 8192, 16384], description="prompt lengths T")
+        d_model: int = Field(512, gt=0)
+        n_layers: int = Field(8, gt=0)
+        n_heads: int = Field(8, gt=0)
+        vocab_size: int = Field(1024, gt=0, description="small, so the head does not hide the attention cost")
+        window: int = Field(512, gt=0, description="SWA window in the hybrid layouts")
+        ffn: Union[str, dict[str, Any]] = Field("pulse", description="FFN component reference")
+        neuron: Union[str, dict[str, Any]] = Field("adaptive_threshold", description="FFN spiking neuron reference")
+        decode_steps: int = Field(8, gt=0, description="tokens timed one by one after each prefill")
+        repeats: int = Field(1, gt=0, description="prefills per (layout, T); the median is reported")
+        threads: int = Field(2, gt=0, description="torch intra-op threads")
+        seed: int = 0
+
+    def __init__(self, **params: Any) -> None:
+        self.p = self.Params(**params)
+
+    def build(self, layout: str) -> torch.nn.Module:
+        """The benchmark model for one layout (fp32, eval mode)."""
+        p = self.p
+        config = ModelConfig(
+            vocab_size=p.vocab_size, d_model=p.d_model, n_layers=p.n_layers, n_heads=p.n_heads,
+            max_seq_len=max(p.seq_lens) + p.decode_steps + 1, attention=attention_ref(layout, p.window),
+            ffn=p.ffn, neuron=p.neuron,
+        )
+        torch.manual_seed(p.seed)
+        return build_model(config).eval()
+
+    def __call__(self, progress: Callable[[str], None] = print) -> list[dict[str, Any]]:
+        p = self.p
+        previous_threads = torch.get_num_threads()
+        torch.set_num_threads(p.threads)
+        try:
+            rows = [row for layout in p.layouts for row in self._run_layout(layout, progress)]
+        finally:
+            torch.set_num_threads(previous_threads)
+        self._add_ratios(rows)
+        return rows
+
+    @torch.inference_mode()
+    def _run_layout(self, layout: str, progress: Callable[[str], None]) -> list[dict[str, Any]]:
+        p = self.p
+        model = self.build(layout)
+        generator = torch.Generator().manual_seed(p.seed)
+        rows = []
+        for seq_len in p.seq_lens:
+            prompt = torch.randint(0, p.vocab_size, (1, seq_len), generator=generator)
+            prefill_times = []
+            for _ in range(p.repeats):
+                cache = model.init_cache(1)
+                start = time.perf_counter()
+                logits = model(prompt, cache=cache)
+                prefill_times.append(time.perf_counter() - start)
+            prefill_s = sorted(prefill_times)[len(prefill_times) // 2]
+            token = logits[:, -1:].argmax(-1)
+            model(token, cache=cache)  # warm-up decode step
+            seen = cache.seen
+
+            def decode_one(cache=cache, token=token) -> None:
+                model(token, cache=cache)
+
+            decode_s = time_call(decode_one, p.decode_steps, warmup=0)
+            rows.append({
+                "section": "model", "layout": layout, "T": seq_len,
+                "prefill_s": round(prefill_s, 3), "prefill_tokens_per_s": round(seq_len / prefill_s, 1),
+                "decode_ms_per_token": round(decode_s * 1e3, 2), "decode_prefix": seen,
+                "cache_mib_per_seq": round(cache.nbytes() / MIB, 3),
+            })
+            progress(f"{layout} T={seq_len}: prefill {seq_len / prefill_s:.0f} tok/s, decode {decode_s * 1e3:.1f} "
+                     f"ms/token, cache {cache.nbytes() / MIB:.2f} MiB")
+        return rows
+
+    @staticmethod
+    def _add_ratios(rows: list[dict[str, Any]]) -> None:
+        """Speed-up vs softmax at the same T, and decode time relative to the layout's T=1024 (or first) row."""
+        softmax = {r["T"]: r for r in rows if r["layout"] == "softmax"}
+        by_layout: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            by_layout.setdefault(row["layout"], []).append(row)
+            base = softmax.get(row["T"])
+            if base is not None and row["layout"] != "softmax":
+                row["prefill_speedup_vs_softmax"] = round(row["prefill_tokens_per_s"] / base["prefill_tokens_per_s"], 2)
+        for layout_rows in by_layout.values():
+            ref = next((r for r in layout_rows if r["T"] == 1024), layout_rows[0])
+            for row in layout_rows:
+                row["decode_vs_T1024"] = round(row["decode_ms_per_token"] / ref["decode_ms_per_token"], 2)

@@ -1,0 +1,52 @@
+"""What the attention layers share: head layout, q/k/v/o projections, head reshapes."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from fastsnn.attention import AttentionBase
+from fastsnn_attention.heads import HeadLayout
+
+
+class ProjectedAttention(AttentionBase):
+    """An :class:`~fastsnn.AttentionBase` with ``q_proj``, ``k_proj``, ``v_proj`` and ``o_proj``.
+
+    ``q`` has ``n_heads`` heads, ``k`` and ``v`` have ``n_kv_heads`` (grouped-query attention).
+    """
+
+    #: registry name, used in error messages
+    kernel_name = "attention"
+
+    def __init__(self, d_model: int, n_heads: int, layer_idx: int, max_seq_len: int | None,
+                 n_kv_heads: int | None) -> None:
+        super().__init__()
+        self.heads = HeadLayout.resolve(self.kernel_name, d_model, n_heads, n_kv_heads, layer_idx)
+        self.layer_idx = layer_idx
+        self.max_seq_len = max_seq_len
+        inner, kv_inner = self.heads.n_heads * self.heads.head_dim, self.heads.n_kv_heads * self.heads.head_dim
+        self.q_proj = nn.Linear(d_model, inner, bias=False)
+        self.k_proj = nn.Linear(d_model, kv_inner, bias=False)
+        self.v_proj = nn.Linear(d_model, kv_inner, bias=False)
+        self.o_proj = nn.Linear(inner, d_model, bias=False)
+
+    def split_heads(self, x: torch.Tensor, n_heads: int) -> torch.Tensor:
+        """``[B, T, H·D]`` → ``[B, H, T, D]``."""
+        batch, time, _ = x.shape
+        return x.view(batch, time, n_heads, self.heads.head_dim).transpose(1, 2)
+
+    def project_qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``x [B, T, d_model]`` → ``q [B, H, T, D]``, ``k [B, Hkv, T, D]``, ``v [B, Hkv, T, D]``."""
+        return (
+            self.split_heads(self.q_proj(x), self.heads.n_heads),
+            self.split_heads(self.k_proj(x), self.heads.n_kv_heads),
+            self.split_heads(self.v_proj(x), self.heads.n_kv_heads),
+        )
+
+    def merge_heads(self, o: torch.Tensor) -> torch.Tensor:
+        """``[B, H, T, D]`` → ``[B, T, H·D]`` (before ``o_proj``)."""
+        return o.transpose(1, 2).flatten(2)
+
+    def extra_repr(self) -> str:
+        h = self.heads
+        return f"layer={self.layer_idx}, heads={h.n_heads}, kv_heads={h.n_kv_heads}, head_dim={h.head_dim}"

@@ -1,0 +1,95 @@
+"""Linear attention layer: ``o_t = φ(q_t) S_t`` with ``S_t = Σ_{s≤t} φ(k_s)ᵀ v_s``."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from fastsnn.attention import LayerCache
+from fastsnn_attention.feature_maps import get_feature_map
+from fastsnn_attention.layers.base import ProjectedAttention
+from fastsnn_attention.layers.norm import RMSNorm
+from fastsnn_attention.ops.linear import LinearAttentionState, chunk_linear_attn, recurrent_linear_attn
+
+
+class LinearAttentionCache(LayerCache):
+    """O(1)-size decoding state: ``kv [B, Hkv, D, D]`` and, with ``norm='z'``, ``z [B, Hkv, D]`` (fp32)."""
+
+    def __init__(self, batch_size: int, owner: Any, state: LinearAttentionState) -> None:
+        super().__init__(batch_size, owner)
+        self.kv, self.z = state.kv, state.z
+
+    @property
+    def state(self) -> LinearAttentionState:
+        return LinearAttentionState(self.kv, self.z)
+
+
+class LinearAttention(ProjectedAttention):
+    """Linear attention with a non-negative feature map, chunkwise-parallel training, O(1) decoding."""
+
+    kernel_name = "linear"
+    cache_class = LinearAttentionCache
+
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        feature_map: str = Field("relu", description="feature map φ applied to q and k (see fastsnn_attention.feature_maps)")
+        norm: Literal["z", "rmsnorm", "none"] = Field(
+            "z", description="'z': divide by φ(q)·Σφ(k) (needs a non-negative φ); 'rmsnorm': per-head RMSNorm "
+            "of the output instead; 'none': raw sums")
+        chunk_size: int = Field(64, gt=0, description="tokens per chunk of the chunkwise-parallel form")
+        n_kv_heads: int | None = Field(None, gt=0, description="key/value heads (grouped-query); default n_heads")
+        eps: float = Field(1e-6, gt=0, description="added to the z denominator / RMSNorm mean square")
+
+        @field_validator("feature_map")
+        @classmethod
+        def _known_feature_map(cls, name: str) -> str:
+            get_feature_map(name)  # raises with the available names and a did-you-mean
+            return name
+
+        @model_validator(mode="after")
+        def _z_needs_nonnegative(self) -> LinearAttention.Params:
+            if self.norm == "z" and not get_feature_map(self.feature_map).nonnegative:
+                raise ValueError(
+                    f"norm='z' divides by φ(q)·Σφ(k), which is only a valid weight sum for non-negative "
+                    f"features, but feature map {self.feature_map!r} can be negative; use norm='rmsnorm' or "
+                    "'none', or a non-negative feature map such as 'relu' or 'elu1'"
+                )
+            return self
+
+    def __init__(self, d_model: int, n_heads: int, layer_idx: int = 0, max_seq_len: int | None = None,
+                 feature_map: str = "relu", norm: str = "z", chunk_size: int = 64,
+                 n_kv_heads: int | None = None, eps: float = 1e-6) -> None:
+        params = self.Params(feature_map=feature_map, norm=norm, chunk_size=chunk_size, n_kv_heads=n_kv_heads, eps=eps)
+        super().__init__(d_model, n_heads, layer_idx, max_seq_len, n_kv_heads)
+        self.feature_map = get_feature_map(params.feature_map)
+        self.norm, self.chunk_size, self.eps = params.norm, params.chunk_size, params.eps
+        self.out_norm = RMSNorm(self.heads.head_dim, eps) if norm == "rmsnorm" else None
+
+    def init_cache(self, batch_size: int, device: Any = None, dtype: torch.dtype | None = None) -> LinearAttentionCache:
+        h = self.heads
+        state = LinearAttentionState.zeros(batch_size, h.n_kv_heads, h.head_dim, h.head_dim,
+                                           normalize=self.norm == "z", device=device)
+        return LinearAttentionCache(batch_size, self, state)
+
+    def forward(self, x: torch.Tensor, cache: LinearAttentionCache | None = None) -> torch.Tensor:
+        """``x [B, T, d_model]`` → ``[B, T, d_model]``; with a cache, one token costs O(1) in the prefix."""
+        self.check_cache(x, cache)
+        q, k, v = self.project_qkv(x)  # (B, H, T, D), (B, Hkv, T, D) ×2
+        q, k = self.feature_map(q), self.feature_map(k)
+        normalize = self.norm == "z"
+        if cache is None:
+            o, _ = chunk_linear_attn(q, k, v, normalize=normalize, chunk_size=self.chunk_size, eps=self.eps)
+        elif x.shape[1] == 1:
+            o, state = recurrent_linear_attn(q, k, v, normalize=normalize, initial_state=cache.state, eps=self.eps)
+            cache.kv, cache.z = state.kv, state.z
+        else:
+            o, state = chunk_linear_attn(q, k, v, normalize=normalize, chunk_size=self.chunk_size, eps=self.eps,
+                                         initial_state=cache.state, output_final_state=True)
+            cache.kv, cache.z = state.kv, state.z
+        if cache is not None:
+            cache.seen += x.shape[1]
+        if self.out_norm is not None:
+            o = self.out_norm(o)
+        return self.o_proj(self.merge_heads(o))

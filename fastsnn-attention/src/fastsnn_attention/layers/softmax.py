@@ -1,0 +1,77 @@
+"""Causal softmax attention layer: RoPE, grouped-query heads, SDPA, growing KV cache."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from fastsnn.attention import LayerCache
+from fastsnn_attention.layers.base import ProjectedAttention
+from fastsnn_attention.ops.softmax import causal_softmax_attn
+from fastsnn_attention.rope import RotaryEmbedding
+
+
+class KVCache(LayerCache):
+    """Keys and values of every token seen: ``keys [B, Hkv, capacity, D]``, ``values``; grows on demand.
+
+    Capacity at least doubles when it grows (capped at ``max_seq_len``), so appending one token
+    is amortised O(1); :meth:`nbytes` counts the allocated capacity.
+    """
+
+    def __init__(self, batch_size: int, owner: Any, keys: torch.Tensor, values: torch.Tensor,
+                 max_len: int | None) -> None:
+        super().__init__(batch_size, owner)
+        self.keys, self.values, self.max_len = keys, values, max_len
+
+    def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Add ``k, v [B, Hkv, T, D]`` after the ``seen`` tokens; return all keys/values so far (views)."""
+        end = self.seen + k.shape[2]
+        if end > self.keys.shape[2]:
+            capacity = max(end, 2 * self.keys.shape[2])
+            if self.max_len is not None:
+                capacity = max(end, min(capacity, self.max_len))
+            grown = [torch.zeros(*t.shape[:2], capacity, t.shape[3], device=t.device, dtype=t.dtype)
+                     for t in (self.keys, self.values)]
+            for new, old in zip(grown, (self.keys, self.values)):
+                new[:, :, : self.seen] = old[:, :, : self.seen]
+            self.keys, self.values = grown
+        self.keys[:, :, self.seen : end] = k.to(self.keys.dtype)
+        self.values[:, :, self.seen : end] = v.to(self.values.dtype)
+        return self.keys[:, :, :end], self.values[:, :, :end]
+
+
+class SoftmaxAttention(ProjectedAttention):
+    """Causal softmax attention (SDPA) with RoPE and grouped-query heads; the quadratic baseline."""
+
+    kernel_name = "softmax"
+    cache_class = KVCache
+
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        n_kv_heads: int | None = Field(None, gt=0, description="key/value heads (grouped-query); default n_heads")
+        rope_base: float = Field(10000.0, gt=0, description="RoPE frequency base")
+
+    def __init__(self, d_model: int, n_heads: int, layer_idx: int = 0, max_seq_len: int | None = None,
+                 n_kv_heads: int | None = None, rope_base: float = 10000.0) -> None:
+        params = self.Params(n_kv_heads=n_kv_heads, rope_base=rope_base)
+        super().__init__(d_model, n_heads, layer_idx, max_seq_len, n_kv_heads)
+        self.rope = RotaryEmbedding(self.heads.head_dim, params.rope_base)
+
+    def init_cache(self, batch_size: int, device: Any = None, dtype: torch.dtype | None = None) -> KVCache:
+        h = self.heads
+        empty = torch.zeros(batch_size, h.n_kv_heads, 0, h.head_dim, device=device, dtype=dtype or torch.float32)
+        return KVCache(batch_size, self, empty, empty.clone(), self.max_seq_len)
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """``x [B, T, d_model]`` → ``[B, T, d_model]``; a decoded token costs O(prefix)."""
+        start = self.check_cache(x, cache)
+        q, k, v = self.project_qkv(x)  # (B, H, T, D), (B, Hkv, T, D) ×2
+        q, k = self.rope(q, start), self.rope(k, start)
+        if cache is not None:
+            k, v = cache.append(k, v)
+            cache.seen += x.shape[1]
+            k, v = k.to(q.dtype), v.to(q.dtype)
+        o = causal_softmax_attn(q, k, v, prefix_len=start)
+        return self.o_proj(self.merge_heads(o))

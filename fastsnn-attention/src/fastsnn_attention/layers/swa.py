@@ -1,0 +1,86 @@
+"""Sliding-window attention layer: RoPE, blockwise training/prefill, ring-buffer decoding."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from fastsnn.attention import LayerCache
+from fastsnn_attention.layers.base import ProjectedAttention
+from fastsnn_attention.ops.swa import blockwise_swa, ring_swa_step
+from fastsnn_attention.rope import RotaryEmbedding
+
+
+class SlidingWindowCache(LayerCache):
+    """Ring buffer of the last ``W`` keys/values: ``ring_k [B, Hkv, W, D]``, ``ring_v``; slot = position mod W."""
+
+    def __init__(self, batch_size: int, owner: Any, ring_k: torch.Tensor, ring_v: torch.Tensor) -> None:
+        super().__init__(batch_size, owner)
+        self.ring_k, self.ring_v = ring_k, ring_v
+
+    @property
+    def window(self) -> int:
+        return self.ring_k.shape[2]
+
+    def history(self, n_tokens: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The last ``n_tokens ≤ min(seen, W)`` keys and values in position order: ``[B, Hkv, n, D]`` each."""
+        slots = torch.arange(self.seen - n_tokens, self.seen, device=self.ring_k.device) % self.window
+        return self.ring_k[:, :, slots], self.ring_v[:, :, slots]
+
+    def write(self, k: torch.Tensor, v: torch.Tensor) -> None:
+        """Store the newest ``T`` keys/values ``[B, Hkv, T, D]`` (positions ``seen … seen+T−1``); only the last W matter."""
+        keep = min(k.shape[2], self.window)
+        positions = torch.arange(self.seen + k.shape[2] - keep, self.seen + k.shape[2], device=k.device)
+        self.ring_k[:, :, positions % self.window] = k[:, :, -keep:].to(self.ring_k.dtype)
+        self.ring_v[:, :, positions % self.window] = v[:, :, -keep:].to(self.ring_v.dtype)
+
+
+class SlidingWindowAttention(ProjectedAttention):
+    """Causal softmax attention over the last ``window`` tokens (including the current one), with RoPE."""
+
+    kernel_name = "swa"
+    cache_class = SlidingWindowCache
+
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        window: int = Field(512, gt=0, description="W: keys per query, including the query's own token")
+        n_kv_heads: int | None = Field(None, gt=0, description="key/value heads (grouped-query); default n_heads")
+        rope_base: float = Field(10000.0, gt=0, description="RoPE frequency base")
+        block_size: int | None = Field(None, gt=0, description="queries per block of the blockwise form (default W)")
+
+    def __init__(self, d_model: int, n_heads: int, layer_idx: int = 0, max_seq_len: int | None = None,
+                 window: int = 512, n_kv_heads: int | None = None, rope_base: float = 10000.0,
+                 block_size: int | None = None) -> None:
+        params = self.Params(window=window, n_kv_heads=n_kv_heads, rope_base=rope_base, block_size=block_size)
+        super().__init__(d_model, n_heads, layer_idx, max_seq_len, n_kv_heads)
+        self.window, self.block_size = params.window, params.block_size
+        self.rope = RotaryEmbedding(self.heads.head_dim, params.rope_base)
+
+    def init_cache(self, batch_size: int, device: Any = None, dtype: torch.dtype | None = None) -> SlidingWindowCache:
+        h = self.heads
+        shape = (batch_size, h.n_kv_heads, self.window, h.head_dim)
+        dtype = dtype or torch.float32
+        return SlidingWindowCache(batch_size, self, torch.zeros(shape, device=device, dtype=dtype),
+                                  torch.zeros(shape, device=device, dtype=dtype))
+
+    def forward(self, x: torch.Tensor, cache: SlidingWindowCache | None = None) -> torch.Tensor:
+        """``x [B, T, d_model]`` → ``[B, T, d_model]``; O(T·W) memory, O(W) per decoded token."""
+        start = self.check_cache(x, cache)
+        q, k, v = self.project_qkv(x)  # (B, H, T, D), (B, Hkv, T, D) ×2
+        q, k = self.rope(q, start), self.rope(k, start)
+        if cache is None:
+            o = blockwise_swa(q, k, v, self.window, block_size=self.block_size)
+        elif x.shape[1] == 1:
+            cache.write(k, v)
+            o = ring_swa_step(q, cache.ring_k, cache.ring_v, min(cache.seen + 1, self.window))
+        else:
+            prefix = min(cache.seen, self.window - 1)
+            past_k, past_v = cache.history(prefix)
+            o = blockwise_swa(q, torch.cat([past_k.to(k.dtype), k], 2), torch.cat([past_v.to(v.dtype), v], 2),
+                              self.window, block_size=self.block_size, prefix_len=prefix)
+            cache.write(k, v)
+        if cache is not None:
+            cache.seen += x.shape[1]
+        return self.o_proj(self.merge_heads(o))
