@@ -67,13 +67,16 @@ def test_adaptive_zero_token_is_silent_not_nan():
 
 
 def naive_adaptive(x, k=3.0, eps=1e-6, lo=None, hi=None, threshold_grad=False):
-    """Reference: v = clamp(mean|x|/k, eps); u = clamp(x/v, lo, hi); STE through round."""
+    """Reference: v = clamp(mean|x|/k, eps); u = clamp(x/v, lo, hi) with zero gradient at and beyond
+    the bounds; STE through round."""
     v = torch.clamp(x.abs().mean(-1, keepdim=True) / k, min=eps)
     if not threshold_grad:
         v = v.detach()
     u = x / v
     if lo is not None or hi is not None:
-        u = torch.clamp(u, lo, hi)
+        inside = (u > (lo if lo is not None else -math.inf)) & (u < (hi if hi is not None else math.inf))
+        clamped = torch.clamp(u, lo, hi)
+        u = torch.where(inside, u, clamped.detach())
     return (u + (torch.round(u) - u).detach()) * v
 
 
@@ -94,6 +97,16 @@ def test_adaptive_fast_path_matches_reference_and_naive(shape, options):
     fast, reference, naive = results
     assert torch.allclose(fast[0], reference[0]) and torch.allclose(fast[0], naive[0])
     assert torch.allclose(fast[1], reference[1]) and torch.allclose(fast[1], naive[1])
+
+
+def test_gradient_is_zero_at_the_bounds_as_for_relu():
+    x = torch.tensor([[0.0, 1.0, 2.0, -1.0, 3.0]], requires_grad=True)  # V_th = 1.4/3: u = 0, 2.14, 4.29, …
+    neuron = fastsnn.create("neuron", "adaptive_threshold", signed=False)
+    neuron(x).sum().backward()
+    fast = x.grad.clone()
+    x.grad = None
+    neuron.spikes(x).to_dense().sum().backward()
+    assert fast.tolist() == x.grad.tolist() == [[0.0, 1.0, 1.0, 0.0, 1.0]]
 
 
 def test_adaptive_fast_path_really_is_a_different_code_path():

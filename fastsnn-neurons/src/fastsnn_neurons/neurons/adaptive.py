@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -22,29 +23,27 @@ def adaptive_threshold(x: torch.Tensor, k: float, eps: float) -> torch.Tensor:
 
 
 class _AdaptiveCountsSTE(torch.autograd.Function):
-    """Fused forward ``clamp(round(x / V_th), lo, hi) · V_th`` with the straight-through gradient
-    (``V_th`` held constant): ``grad_x = grad · 1[lo ≤ x/V_th ≤ hi]``. The reference is the
-    composition in :meth:`AdaptiveThresholdNeuron._spikes`; tests compare the two."""
+    """Fused forward ``round(hardtanh(x / V_th, lo, hi)) · V_th`` with the straight-through
+    gradient (``V_th`` held constant): ``grad_x = grad · 1[lo < x/V_th < hi]``. The reference is
+    the composition in :meth:`AdaptiveThresholdNeuron._spikes`; tests compare the two."""
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, threshold: torch.Tensor, lo: int | None, hi: int | None) -> torch.Tensor:
         scaled = x / threshold  # [..., D]
-        bounded = lo is not None or hi is not None
-        if bounded:
-            inside = torch.ones_like(scaled, dtype=torch.bool) if lo is None else scaled >= lo
-            if hi is not None:
-                inside &= scaled <= hi
-            ctx.save_for_backward(inside)
-            scaled.clamp_(lo, hi)
-        ctx.bounded = bounded
-        return scaled.round_().mul_(threshold)
+        ctx.bounds = None
+        if lo is None and hi is None:
+            return scaled.round_().mul_(threshold)
+        ctx.bounds = (-math.inf if lo is None else float(lo), math.inf if hi is None else float(hi))
+        ctx.save_for_backward(scaled)
+        return scaled.clamp(lo, hi).round_().mul_(threshold)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
-        if not ctx.bounded:
+        if ctx.bounds is None:
             return grad, None, None, None
-        (inside,) = ctx.saved_tensors
-        return torch.where(inside, grad, 0.0), None, None, None
+        (scaled,) = ctx.saved_tensors
+        # one fused pass: grad where lo < scaled < hi, else 0 (the gradient of hardtanh)
+        return torch.ops.aten.hardtanh_backward(grad, scaled, *ctx.bounds), None, None, None
 
 
 class AdaptiveThresholdNeuron(CountNeuron):
@@ -58,7 +57,7 @@ class AdaptiveThresholdNeuron(CountNeuron):
         out  = n · V_th                                   hi = max_count (None: unbounded)
 
     ``round`` is :func:`torch.round` (half to even). Gradient: straight-through by default
-    (``surrogate="ste"``: d out/dx = 1 inside ``[lo, hi]``, 0 where clamped, V_th held
+    (``surrogate="ste"``: d out/dx = 1 strictly inside ``(lo, hi)``, 0 where clamped, V_th held
     constant); any registered surrogate can be named instead (``{"name": "atan", "alpha": 2}``),
     and ``threshold_grad=true`` also lets the gradient flow through V_th. Non-finite inputs raise
     a FastSNNError (the check reads the per-token threshold, so it costs no extra pass).

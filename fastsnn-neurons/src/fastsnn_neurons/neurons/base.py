@@ -3,10 +3,12 @@ of multi-step neurons, statistics recording and the switch into event mode."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
 from pydantic import BaseModel, ValidationError
+from torch.nn import functional as F
 
 from fastsnn import FastSNNError, SpikeTensor, SpikingNeuron
 from fastsnn.registry import format_validation_error
@@ -98,11 +100,12 @@ class CountNeuron(PackageNeuron):
         return lo, max_count
 
     def quantize(self, u: torch.Tensor) -> torch.Tensor:
-        """``clamp(round(u), lo, hi)`` as ``round(clamp(u, lo, hi))`` (equal for integer bounds), so
-        the gradient is the surrogate's inside ``[lo, hi]`` and zero where the clamp is active."""
+        """``clamp(round(u), lo, hi)`` as ``round(hardtanh(u, lo, hi))`` (equal for integer bounds),
+        so the gradient is the surrogate's strictly inside ``(lo, hi)`` and zero where the clamp is
+        active, bounds included (as ReLU's gradient is zero at 0)."""
         lo, hi = self.count_bounds
         if lo is not None or hi is not None:
-            u = torch.clamp(u, lo, hi)
+            u = F.hardtanh(u, -math.inf if lo is None else float(lo), math.inf if hi is None else float(hi))
         return self.surrogate.round(u)
 
     def event_threshold(self, membrane: torch.Tensor) -> torch.Tensor:
