@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
 from fastsnn import SpikeCoding, SpikeTensor, SpikingNeuron, hookimpl
 from fastsnn.testing import use_plugins
 from fastsnn_convert import plugin as convert_plugin
-from pydantic import BaseModel, ConfigDict, Field
-from torch import nn
 
 
 class RoundSTE(torch.autograd.Function):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
+
 from fastsnn import FastSNNError
 from fastsnn.convert import convert
 from fastsnn_convert import SpikingActivation, calibrate
-from torch import nn
 
 
 def ann() -> nn.Sequential:

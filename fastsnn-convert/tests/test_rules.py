@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import fastsnn
 import pytest
 import torch
+from torch import nn
+
+import fastsnn
 from fastsnn import FastSNNError, SpikeTensor
 from fastsnn.convert import convert
 from fastsnn_convert import TemporalLinear
-from torch import nn
 
 
 def mlp(in_dim: int = 12, hidden: int = 20, out_dim: int = 5) -> nn.Sequential:

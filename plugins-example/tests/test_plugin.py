@@ -36,3 +36,16 @@ def test_installed_entry_point_is_discovered_and_traced():
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["fastsnn-example", "ok"]
     assert "fastsnn_register_neurons from example: registered ['clipped_sint']" in result.stderr
+
+
+def test_readme_usage_example_runs(capsys):
+    import re
+    import textwrap
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    first_block = textwrap.dedent(re.search(r"```python\n(.*?)```", readme, re.S).group(1))
+    namespace: dict = {}
+    exec(compile(first_block, "README.md", "exec"), namespace)
+    assert capsys.readouterr().out.strip() == "tensor([-2.,  1.,  3.])"
+    assert namespace["logits"].shape == (2, 16, 100)

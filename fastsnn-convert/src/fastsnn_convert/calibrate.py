@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 import torch
-from fastsnn import FastSNNError, build_ref, get_registry
 from torch import nn
 
+from fastsnn import FastSNNError, build_ref, get_registry
 from fastsnn_convert.modules import SpikingActivation
 
 
@@ -65,8 +65,8 @@ class CalibrationReport:
         ]
         widths = [max(len(c) for c in col) for col in zip(header, *rows)]
         fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-        lines = [f"calibration (target relative error ≤ {self.max_rel_error:g}):", fmt.format(*header)]
-        return "\n".join(lines + [fmt.format(*row) for row in rows])
+        lines = [f"calibration (target relative error ≤ {self.max_rel_error:g}):", fmt.format(*header).rstrip()]
+        return "\n".join(lines + [fmt.format(*row).rstrip() for row in rows])
 
 
 DEFAULT_CANDIDATES: tuple[float, ...] = (1, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32)

@@ -6,9 +6,10 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 import torch
-from fastsnn import FastSNNError, SpikeTensor, SpikingNeuron
 from torch import nn
 from torch.nn import functional as F
+
+from fastsnn import FastSNNError, SpikeTensor, SpikingNeuron
 
 
 class SpikingActivation(SpikingNeuron):

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from fastsnn import ConversionContext, ConversionRule
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 from torch.nn.modules.linear import NonDynamicallyQuantizableLinear
 
+from fastsnn import ConversionContext, ConversionRule
 from fastsnn_convert.modules import SpikingActivation, TemporalLinear
 
 
