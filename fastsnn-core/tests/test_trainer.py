@@ -135,6 +135,17 @@ def test_data_running_out_is_reported_and_training_stops(capsys):
     assert "ran out after 3 of 10 steps" in capsys.readouterr().out
 
 
+def test_a_second_fit_continues_on_new_data_without_skipping():
+    trainer = quiet(TinyLM(), max_steps=10)
+    trainer.fit(synthetic_data(num_batches=3))
+    seen = []
+    data = list(synthetic_data(num_batches=3, seed=5))
+    trainer.model.register_forward_pre_hook(lambda module, args: seen.append(args[0].clone()))
+    history = trainer.fit(data)
+    assert [h["step"] for h in history] == [1, 2, 3, 4, 5, 6]
+    assert torch.equal(seen[0], data[0][:, :-1]), "the new data starts at its first batch"
+
+
 def test_print_logger_can_write_to_a_stream():
     stream = io.StringIO()
     Trainer(TinyLM(), TrainConfig(max_steps=2, log_every=1), callbacks=[PrintLogger(stream)]).fit(synthetic_data())

@@ -138,6 +138,7 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self._data_state: dict[str, Any] | None = None  # restored position for a stateful data source
         self._current_data: Any = None  # the source fit() is drawing from (its state goes into checkpoints)
+        self._resuming = False  # the next fit() continues a loaded checkpoint's data position
 
     def _make_optimizer(self) -> torch.optim.AdamW:
         decay, no_decay = [], []
@@ -159,7 +160,7 @@ class Trainer:
         continues where the checkpoint stopped: a data source with ``state_dict()`` /
         ``load_state_dict()`` (like :class:`fastsnn.data.RandomWindows`) is put back to its saved
         position; a plain iterable must yield the same sequence again and the batches already
-        used are skipped.
+        used are skipped. Without a checkpoint, a second ``fit`` simply continues on the new data.
         """
         if resume_from is not None:
             self.load_checkpoint(resume_from)
@@ -231,13 +232,13 @@ class Trainer:
                 + ("; wrap a single batch in a list: fit([ids])" if isinstance(batches, torch.Tensor) else "")
             )
         self._current_data = batches
-        if self._data_state is not None and hasattr(batches, "load_state_dict"):
-            batches.load_state_dict(self._data_state)
-            self._data_state = None
+        resuming, self._resuming = self._resuming, False
+        data_state, self._data_state = self._data_state, None
+        if resuming and data_state is not None and hasattr(batches, "load_state_dict"):
+            batches.load_state_dict(data_state)
             return iter(batches)
-        self._data_state = None
         iterator = iter(batches)
-        if self.batches_consumed:
+        if resuming and self.batches_consumed:
             skipped = sum(1 for _ in itertools.islice(iterator, self.batches_consumed))
             if skipped < self.batches_consumed:
                 raise FastSNNError(
@@ -348,6 +349,7 @@ class Trainer:
         self.history = list(meta.get("history", []))
         data_meta = meta.get("data")
         self._data_state = join_data_state(state, data_meta) if data_meta is not None else None
+        self._resuming = True
         self._message(f"resumed from {step_dir} at step {self.step}")
         return step_dir
 
