@@ -49,6 +49,6 @@ def test_neuron_benchmark_runs_and_reports_goals():
     assert len(goals) == 4
     assert [g["holds"] is None for g in goals] == [False, True, False, False]  # SpikingJelly not asked for
     assert all(isinstance(g["holds"], bool) for g in goals if "spikingjelly" not in g["case"])
-    assert any("timing adaptive_threshold" in m for m in messages)
+    assert any("timing relu, adaptive_threshold" in m for m in messages)
     with pytest.raises(fastsnn.FastSNNError, match="batch"):
         fastsnn.create("benchmark", "neurons", batch=0)

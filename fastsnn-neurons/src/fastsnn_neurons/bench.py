@@ -10,6 +10,7 @@ adds to training, which is what differs between neurons (CPU allocators expose n
 from __future__ import annotations
 
 import importlib
+import inspect
 import statistics
 import time
 from typing import Any, Callable
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch.nn import functional as F
 
 Progress = Callable[[str], None]
+CODING_NAMES = ("binary", "ternary", "bitwise", "bitwise_bidirectional", "twos_complement")
 Step = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -81,16 +83,18 @@ class NeuronBenchmark:
         ]
         if p.external:
             cases += self._external_cases(multi, progress)
+        medians: dict[str, float] = {}
+        for x in (single, multi):  # interleave cases of one shape (mixing sizes would time page faults)
+            group = {name: self._fwd_bwd_call(step, x_) for name, x_, step, _ in cases if step is not None and x_ is x}
+            progress(f"neurons: timing {', '.join(group)} (interleaved, {p.repeats} rounds)")
+            medians.update(self._interleaved(group))
         rows = []
         for name, x, step, note in cases:
-            if step is None:
-                rows.append({"section": "neuron", "case": name, "shape": _shape(x), "fwd_bwd_ms": None,
-                             "saved_MiB": None, "vs_relu": None, "note": note})
-                continue
-            progress(f"neurons: timing {name}")
-            ms = self._time_fwd_bwd(step, x)
-            rows.append({"section": "neuron", "case": name, "shape": _shape(x), "fwd_bwd_ms": round(ms, 4),
-                         "saved_MiB": round(_autograd_bytes(step, x) / 2**20, 3), "vs_relu": None, "note": note})
+            timed = step is not None
+            rows.append({"section": "neuron", "case": name, "shape": _shape(x),
+                         "fwd_bwd_ms": round(medians[name], 4) if timed else None,
+                         "saved_MiB": round(_autograd_bytes(step, x) / 2**20, 3) if timed else None,
+                         "vs_relu": None, "note": note})
         relu_ms = {row["shape"]: row["fwd_bwd_ms"] for row in rows if row["case"].startswith("relu")}
         for row in rows:  # each case against the ReLU of its own shape ([B, D] or [T, B, D])
             if row["fwd_bwd_ms"] is not None:
@@ -102,7 +106,10 @@ class NeuronBenchmark:
         try:
             sj_neuron = importlib.import_module("spikingjelly.activation_based.neuron")
             sj_functional = importlib.import_module("spikingjelly.activation_based.functional")
-            node = sj_neuron.LIFNode(step_mode="m", backend="torch")
+            options: dict[str, Any] = {"step_mode": "m"}
+            if "backend" in inspect.signature(sj_neuron.LIFNode.__init__).parameters:  # 0.0.0.x API
+                options["backend"] = "torch"
+            node = sj_neuron.LIFNode(**options)
 
             def spikingjelly_lif(x: torch.Tensor) -> torch.Tensor:
                 sj_functional.reset_net(node)
@@ -110,7 +117,7 @@ class NeuronBenchmark:
 
             version = getattr(importlib.import_module("spikingjelly"), "__version__", "?")
             cases.append(("spikingjelly LIFNode[T]", multi, spikingjelly_lif,
-                          f"spikingjelly {version}, step_mode='m', backend='torch', tau=2"))
+                          f"spikingjelly {version}, LIFNode(step_mode='m'), tau=2, sigmoid surrogate"))
         except Exception as err:
             progress(f"neurons: skipping SpikingJelly ({type(err).__name__}: {err})")
             cases.append(("spikingjelly LIFNode[T]", multi, None, f"skipped: not importable ({type(err).__name__})"))
@@ -133,19 +140,31 @@ class NeuronBenchmark:
             cases.append(("snntorch Leaky[T]", multi, None, f"skipped: not importable ({type(err).__name__})"))
         return cases
 
-    def _time_fwd_bwd(self, step: Step, x: torch.Tensor) -> float:
-        p = self.params
+    @staticmethod
+    def _fwd_bwd_call(step: Step, x: torch.Tensor) -> Callable[[], Any]:
+        """One forward + backward of ``step`` on a fresh leaf copy of ``x``."""
         grad_out = torch.randn_like(x)
-        times = []
-        for i in range(p.warmup + p.repeats):
+
+        def call() -> None:
             leaf = x.detach().requires_grad_(True)
-            start = time.perf_counter()
-            out = step(leaf)
-            out.backward(grad_out)
-            elapsed = time.perf_counter() - start
-            if i >= p.warmup:
-                times.append(elapsed)
-        return statistics.median(times) * 1e3
+            step(leaf).backward(grad_out)
+
+        return call
+
+    def _interleaved(self, calls: dict[str, Callable[[], Any]]) -> dict[str, float]:
+        """Median ms per call, timed round-robin (one run of each per round), so that load from other
+        processes hits every case alike and the ratios stay meaningful."""
+        p = self.params
+        for call in calls.values():
+            for _ in range(p.warmup):
+                call()
+        times: dict[str, list[float]] = {name: [] for name in calls}
+        for _ in range(p.repeats):
+            for name, call in calls.items():
+                start = time.perf_counter()
+                call()
+                times[name].append(time.perf_counter() - start)
+        return {name: statistics.median(ts) * 1e3 for name, ts in times.items()}
 
     def _coding_rows(self, progress: Progress) -> list[dict[str, Any]]:
         import fastsnn
@@ -155,34 +174,31 @@ class NeuronBenchmark:
         values = torch.randn(p.coding_values // p.features + 1, p.features)
         signed_counts = neuron.spikes(values).counts.detach().to(torch.int64).flatten()[: p.coding_values]
         dense = torch.randn(p.coding_values)
-        relu_fwd = self._time(lambda: F.relu(dense))
-        relu_fwd_bwd = self._time_fwd_bwd(F.relu, dense)
-        rows = [{"section": "coding", "case": "relu (same count of floats)", "shape": _shape(dense),
-                 "encode_ms": round(relu_fwd, 4), "decode_ms": None, "fwd_bwd_ms": round(relu_fwd_bwd, 4),
-                 "steps": None, "note": "reference: ReLU forward (encode_ms column) and fwd+bwd on as many floats"}]
-        for name in ("binary", "ternary", "bitwise", "bitwise_bidirectional", "twos_complement"):
-            progress(f"neurons: coding {name}")
+        calls: dict[str, Callable[[], Any]] = {"relu": lambda: F.relu(dense),
+                                                "relu fwd+bwd": self._fwd_bwd_call(F.relu, dense)}
+        trains = {}
+        for name in CODING_NAMES:
             coding = fastsnn.create("coding", name)
             counts = signed_counts if coding.signed else signed_counts.abs()
             events = coding.encode(counts)
             if not torch.equal(coding.decode(events), counts):  # a benchmark of a wrong result is worthless
                 raise AssertionError(f"coding {name} did not round-trip")
-            encode_ms = self._time(lambda coding=coding, counts=counts: coding.encode(counts))
-            decode_ms = self._time(lambda coding=coding, events=events: coding.decode(events))
-            rows.append({"section": "coding", "case": name, "shape": _shape(counts), "encode_ms": round(encode_ms, 4),
-                         "decode_ms": round(decode_ms, 4), "fwd_bwd_ms": None, "steps": int(events.shape[0]),
+            trains[name] = (counts, events)
+            calls[f"{name} encode"] = lambda coding=coding, counts=counts: coding.encode(counts)
+            calls[f"{name} decode"] = lambda coding=coding, events=events: coding.decode(events)
+        progress(f"neurons: timing codings {', '.join(CODING_NAMES)} (interleaved with ReLU)")
+        medians = self._interleaved(calls)
+        rows = [{"section": "coding", "case": "relu (same count of floats)", "shape": _shape(dense),
+                 "encode_ms": round(medians["relu"], 4), "decode_ms": None,
+                 "fwd_bwd_ms": round(medians["relu fwd+bwd"], 4), "steps": None,
+                 "note": "reference: ReLU forward (encode_ms column) and fwd+bwd on as many floats"}]
+        for name, (counts, events) in trains.items():
+            rows.append({"section": "coding", "case": name, "shape": _shape(counts),
+                         "encode_ms": round(medians[f"{name} encode"], 4),
+                         "decode_ms": round(medians[f"{name} decode"], 4), "fwd_bwd_ms": None,
+                         "steps": int(events.shape[0]),
                          "note": f"counts of adaptive_threshold on N(0,1), |n| ≤ {int(counts.abs().max())}"})
         return rows
-
-    def _time(self, fn: Callable[[], Any]) -> float:
-        p = self.params
-        times = []
-        for i in range(p.warmup + p.repeats):
-            start = time.perf_counter()
-            fn()
-            if i >= p.warmup:
-                times.append(time.perf_counter() - start)
-        return statistics.median(times) * 1e3
 
     def _goal_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         by_case = {row["case"]: row for row in rows}
