@@ -2,19 +2,18 @@
 # Reproduce the "Neurons" section of BENCHMARKS.md: neuron fwd+bwd time and autograd memory beside
 # ReLU, SpikingJelly's multi-step LIFNode and snnTorch's Leaky, plus coding encode/decode speed.
 #
-#   benchmarks/bench_neurons.sh                 # venv in $BENCH_VENV (default: .bench-venv), 2 threads
+#   benchmarks/bench_neurons.sh                 # venv in $BENCH_VENV, rows as JSON in $BENCH_OUT, 2 threads
 #   BENCH_VENV=/work/benchvenv benchmarks/bench_neurons.sh --set repeats=50
 #
 # SpikingJelly and snnTorch live only in this separate venv; FastSNN never depends on them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VENV="${BENCH_VENV:-.bench-venv}"
+VENV="${BENCH_VENV:-$HOME/.cache/fastsnn-bench-venv}"
+OUT="${BENCH_OUT:-/tmp/fastsnn-bench-neurons.json}"
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q torch==2.13.0
   "$VENV/bin/pip" install -q --no-deps -r benchmarks/requirements-bench.txt
   "$VENV/bin/pip" install -q -e fastsnn-core -e fastsnn-neurons
 fi
-mkdir -p benchmarks/results
-FASTSNN_LOAD_PLUGINS=neurons "$VENV/bin/fastsnn" bench neurons --set threads=2 \
-  --output benchmarks/results/neurons.json "$@"
+FASTSNN_LOAD_PLUGINS=neurons "$VENV/bin/fastsnn" bench neurons --set threads=2 --output "$OUT" "$@"
