@@ -8,6 +8,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from fastsnn.attention import LayerCache
+from fastsnn.errors import UnknownComponentError
 from fastsnn_attention.feature_maps import get_feature_map
 from fastsnn_attention.layers.base import ProjectedAttention
 from fastsnn_attention.layers.norm import RMSNorm
@@ -45,7 +46,10 @@ class LinearAttention(ProjectedAttention):
         @field_validator("feature_map")
         @classmethod
         def _known_feature_map(cls, name: str) -> str:
-            get_feature_map(name)  # raises with the available names and a did-you-mean
+            try:
+                get_feature_map(name)
+            except UnknownComponentError as err:  # a ValueError keeps pydantic's path in the message
+                raise ValueError(str(err)) from None
             return name
 
         @model_validator(mode="after")

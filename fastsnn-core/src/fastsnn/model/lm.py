@@ -80,6 +80,22 @@ class SpikingLM(nn.Module):
             cache.seen += T
         return self.head(self.norm(x))  # (B, T, vocab)
 
+    def prefill(self, input_ids: torch.Tensor, cache: ModelCache, chunk_size: int = 512) -> torch.Tensor:
+        """Feed a (long) prompt ``input_ids (B, T)`` into ``cache`` ``chunk_size`` tokens at a time.
+
+        Returns the logits of the last chunk ``(B, min(T, chunk_size), vocab)``; peak activation
+        memory is bounded by the chunk, and the result equals one call on the whole prompt.
+        """
+        if chunk_size <= 0:
+            raise FastSNNError(f"prefill chunk_size must be positive, got {chunk_size}")
+        if input_ids.dim() != 2 or input_ids.shape[1] == 0:
+            raise FastSNNError(f"prefill needs input_ids of shape (batch, time>0), got {tuple(input_ids.shape)}")
+        cache.check(id(self), input_ids.shape[0], input_ids.shape[1], self.config.max_seq_len)
+        logits = None
+        for start in range(0, input_ids.shape[1], chunk_size):
+            logits = self(input_ids[:, start : start + chunk_size], cache=cache)
+        return logits
+
     def loss(self, input_ids: torch.Tensor) -> torch.Tensor:
         """Next-token cross-entropy of ``input_ids (B, T)``."""
         logits = self(input_ids[:, :-1])
@@ -109,14 +125,16 @@ class SpikingLM(nn.Module):
             raise FastSNNError(f"top_k must be positive, got {top_k}")
         if top_p is not None and not 0 < top_p <= 1:
             raise FastSNNError(f"top_p must be in (0, 1], got {top_p}")
-        if input_ids.shape[1] == 0:
-            raise FastSNNError("generate needs at least one prompt token")
-        if prefill_chunk <= 0:
-            raise FastSNNError(f"prefill_chunk must be positive, got {prefill_chunk}")
+        if input_ids.dim() != 2 or input_ids.shape[1] == 0:
+            raise FastSNNError(f"generate needs a prompt of shape (batch, time>0), got {tuple(input_ids.shape)}")
+        total = input_ids.shape[1] + max(0, max_new_tokens - 1)
+        if total > self.config.max_seq_len:
+            raise FastSNNError(
+                f"prompt of {input_ids.shape[1]} tokens + {max_new_tokens} new tokens exceeds "
+                f"max_seq_len={self.config.max_seq_len}; shorten the prompt or ask for fewer tokens"
+            )
         cache = self.init_cache(input_ids.shape[0])
-        logits = None
-        for start in range(0, input_ids.shape[1], prefill_chunk):
-            logits = self(input_ids[:, start : start + prefill_chunk], cache=cache)
+        logits = self.prefill(input_ids, cache, chunk_size=prefill_chunk)
         out = [input_ids]
         for step in range(max_new_tokens):
             next_token = sample_next(logits[:, -1], temperature, top_k, top_p, generator)  # (B, 1)

@@ -1,0 +1,120 @@
+"""Linear attention kernels: chunked vs recurrent vs naive recurrent vs naive parallel."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fastsnn import FastSNNError
+from fastsnn_attention.ops.linear import (
+    LinearAttentionState,
+    chunk_linear_attn,
+    naive_parallel_linear_attn,
+    naive_recurrent_linear_attn,
+    recurrent_linear_attn,
+)
+from fastsnn_attention.testing import assert_close, grads, leaf
+
+B, T, D, DV = 2, 63, 60, 36  # odd length, head dim 60, a different value dim
+
+
+def inputs(heads: int = 4, kv_heads: int = 2, time: int = T, dtype: torch.dtype = torch.float32):
+    return (leaf(B, heads, time, D, positive=True, dtype=dtype), leaf(B, kv_heads, time, D, positive=True, dtype=dtype),
+            leaf(B, kv_heads, time, DV, dtype=dtype))
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+@pytest.mark.parametrize("chunk_size", [16, 32, 64])
+def test_chunked_matches_naive_forms_values_and_gradients(normalize, chunk_size):
+    q, k, v = inputs()
+    parallel = naive_parallel_linear_attn(q, k, v, normalize=normalize)
+    recurrent, _ = naive_recurrent_linear_attn(q, k, v, normalize=normalize)
+    chunked, _ = chunk_linear_attn(q, k, v, normalize=normalize, chunk_size=chunk_size)
+    assert_close(recurrent, parallel)
+    assert_close(chunked, parallel)
+    want = grads(lambda: naive_parallel_linear_attn(q, k, v, normalize=normalize), (q, k, v))
+    got = grads(lambda: chunk_linear_attn(q, k, v, normalize=normalize, chunk_size=chunk_size)[0], (q, k, v))
+    for g, w in zip(got, want):
+        assert_close(g, w, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_recurrent_kernel_matches_naive_and_carries_state(normalize):
+    q, k, v = inputs()
+    want, want_state = naive_recurrent_linear_attn(q, k, v, normalize=normalize)
+    got, state = recurrent_linear_attn(q, k, v, normalize=normalize)
+    assert_close(got, want)
+    assert_close(state.kv, want_state.kv)
+    if normalize:
+        assert_close(state.z, want_state.z)
+    else:
+        assert state.z is None
+    g_want = grads(lambda: naive_recurrent_linear_attn(q, k, v, normalize=normalize)[0], (q, k, v))
+    g_got = grads(lambda: recurrent_linear_attn(q, k, v, normalize=normalize)[0], (q, k, v))
+    for g, w in zip(g_got, g_want):
+        assert_close(g, w, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+@pytest.mark.parametrize("split", [1, 17, 40])
+def test_split_sequence_resumes_from_carried_state(normalize, split):
+    q, k, v = inputs()
+    full, full_state = chunk_linear_attn(q, k, v, normalize=normalize, chunk_size=16, output_final_state=True)
+    first, state = chunk_linear_attn(q[:, :, :split], k[:, :, :split], v[:, :, :split], normalize=normalize,
+                                     chunk_size=16, output_final_state=True)
+    second, end_state = chunk_linear_attn(q[:, :, split:], k[:, :, split:], v[:, :, split:], normalize=normalize,
+                                          chunk_size=32, initial_state=state, output_final_state=True)
+    assert_close(torch.cat([first, second], dim=2), full)
+    assert_close(end_state.kv, full_state.kv)
+    # the recurrent (decoding) form continues the same state
+    step, _ = recurrent_linear_attn(q[:, :, split:split + 1], k[:, :, split:split + 1], v[:, :, split:split + 1],
+                                    normalize=normalize, initial_state=state)
+    assert_close(step, full[:, :, split:split + 1])
+
+
+def test_naive_recurrent_accepts_an_initial_state():
+    q, k, v = inputs(time=20)
+    full, _ = naive_recurrent_linear_attn(q, k, v, normalize=True)
+    _, state = chunk_linear_attn(q[:, :, :9], k[:, :, :9], v[:, :, :9], normalize=True, output_final_state=True)
+    rest, _ = naive_recurrent_linear_attn(q[:, :, 9:], k[:, :, 9:], v[:, :, 9:], normalize=True, initial_state=state)
+    assert_close(rest, full[:, :, 9:])
+
+
+def test_state_size_does_not_depend_on_sequence_length():
+    short = chunk_linear_attn(*inputs(time=5), normalize=True, output_final_state=True)[1]
+    long = chunk_linear_attn(*inputs(time=200), normalize=True, output_final_state=True)[1]
+    assert short.kv.shape == long.kv.shape == (B, 2, D, DV)
+    assert short.z.shape == long.z.shape == (B, 2, D)
+
+
+def test_bf16_inputs_keep_fp32_states_and_match_fp32_reference():
+    q, k, v = inputs(dtype=torch.bfloat16)
+    out, state = chunk_linear_attn(q, k, v, normalize=True, chunk_size=16, output_final_state=True)
+    assert out.dtype == torch.bfloat16
+    assert state.kv.dtype == state.z.dtype == torch.float32
+    want = naive_parallel_linear_attn(q.float(), k.float(), v.float(), normalize=True)
+    assert_close(out, want, rtol=2e-2, atol=2e-2)
+    step, step_state = recurrent_linear_attn(q[:, :, :3], k[:, :, :3], v[:, :, :3], normalize=True)
+    assert step.dtype == torch.bfloat16 and step_state.kv.dtype == torch.float32
+
+
+def test_normalised_output_is_a_convex_combination_of_values():
+    """With non-negative features the z-normalised output is a weighted mean of the values seen."""
+    q, k, v = inputs()
+    out, _ = chunk_linear_attn(q, k, v, normalize=True, chunk_size=16)
+    v_rep = v.repeat_interleave(2, dim=1)
+    seen_max = v_rep.cummax(dim=2).values
+    seen_min = v_rep.cummin(dim=2).values
+    assert (out <= seen_max + 1e-4).all() and (out >= seen_min - 1e-4).all()
+
+
+def test_bad_inputs_are_reported():
+    q, k, v = inputs()
+    with pytest.raises(FastSNNError, match="chunk_size must be positive"):
+        chunk_linear_attn(q, k, v, chunk_size=0)
+    with pytest.raises(FastSNNError, match="do not divide"):
+        chunk_linear_attn(q[:, :3], k, v)
+    with pytest.raises(FastSNNError, match="4-D"):
+        chunk_linear_attn(q[0], k, v)
+    with pytest.raises(FastSNNError, match="needs an initial_state with a key sum"):
+        chunk_linear_attn(q, k, v, normalize=True, initial_state=LinearAttentionState(torch.zeros(B, 2, D, DV)))
