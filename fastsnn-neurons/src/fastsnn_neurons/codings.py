@@ -45,15 +45,12 @@ class IntegrateFireCoding(SpikeCoding):
     # -- the contract ------------------------------------------------------------------------
     def steps_for(self, counts: torch.Tensor) -> int:
         """The fewest steps that carry every count in ``counts`` (any shape; 0 if empty)."""
-        counts = self._as_counts(counts)
-        if counts.numel() == 0:
-            return 0
-        return self._steps_for_range(int(counts.min()), int(counts.max()))
+        counts, lo, hi = self._as_counts(counts)
+        return self._steps_for_range(lo, hi) if counts.numel() else 0
 
     def encode(self, counts: torch.Tensor, num_steps: int | None = None) -> torch.Tensor:
         """Counts ``[*S]`` (integer dtype, or float holding integers) → events ``[T, *S]`` int8."""
-        counts = self._as_counts(counts)
-        lo, hi = (int(counts.min()), int(counts.max())) if counts.numel() else (0, 0)
+        counts, lo, hi = self._as_counts(counts)
         needed = self._steps_for_range(lo, hi)
         if num_steps is None:
             num_steps = needed
@@ -119,10 +116,11 @@ class IntegrateFireCoding(SpikeCoding):
         if weights[0] < 0:
             counts.neg_()
         for t in range(1, len(weights)):
-            counts.mul_(2).add_(events[t])
+            torch.add(events[t], counts, alpha=2, out=counts)  # counts ← 2·counts + e_t, one pass
 
     # -- validation --------------------------------------------------------------------------
-    def _as_counts(self, counts: torch.Tensor) -> torch.Tensor:
+    def _as_counts(self, counts: torch.Tensor) -> tuple[torch.Tensor, int, int]:
+        """Validated integer counts with their min and max (0, 0 when empty)."""
         if not isinstance(counts, torch.Tensor):
             raise FastSNNError(f"coding {self.name!r}: counts must be a torch.Tensor, got {type(counts).__name__}")
         if counts.dtype == torch.bool or counts.dtype.is_complex:
@@ -137,12 +135,13 @@ class IntegrateFireCoding(SpikeCoding):
                     "round them or produce them with a neuron"
                 )
             counts = detached.to(torch.int64)
-        if not self.signed and counts.numel() and int(counts.min()) < 0:
+        lo, hi = (int(v) for v in torch.aminmax(counts)) if counts.numel() else (0, 0)
+        if not self.signed and lo < 0:
             raise FastSNNError(
-                f"coding {self.name!r} carries only counts >= 0, found {int(counts.min())}; use a signed coding "
+                f"coding {self.name!r} carries only counts >= 0, found {lo}; use a signed coding "
                 "(ternary, bitwise_bidirectional, twos_complement) or an unsigned neuron"
             )
-        return counts
+        return counts, lo, hi
 
     def _as_events(self, events: torch.Tensor) -> torch.Tensor:
         """Validated events as int8 (bool/integers/integral floats in the alphabet, time first)."""
@@ -220,8 +219,12 @@ class UnaryCoding(IntegrateFireCoding):
     def _unary_into(magnitude: torch.Tensor, events: torch.Tensor) -> None:
         """``events[t] = 1[magnitude > t]`` as ``clamp(magnitude − t, 0, 1)`` (integer arithmetic is
         far faster than a comparison into bool on CPU)."""
+        narrow = magnitude.dtype == torch.int8
         for t in range(events.shape[0]):
-            events[t] = torch.clamp_(magnitude - t, 0, 1)
+            if narrow:  # straight into the event buffer, no temporary
+                torch.sub(magnitude, t, out=events[t]).clamp_(0, 1)
+            else:
+                events[t] = (magnitude - t).clamp_(0, 1)
 
 
 class BinaryCoding(UnaryCoding):
@@ -270,8 +273,10 @@ class BitCoding(IntegrateFireCoding):
     def _bits_into(values: torch.Tensor, events: torch.Tensor) -> None:
         """``events[t]`` = bit ``T−1−t`` of each value (two's complement for negatives)."""
         num_steps = events.shape[0]
+        shifted = torch.empty_like(values)
         for t in range(num_steps):
-            events[t] = torch.bitwise_and(values >> (num_steps - 1 - t), 1)
+            torch.bitwise_right_shift(values, num_steps - 1 - t, out=shifted)
+            torch.bitwise_and(shifted, 1, out=events[t])
 
 
 class BitwiseCoding(BitCoding):
