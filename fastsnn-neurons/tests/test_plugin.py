@@ -52,3 +52,5 @@ def test_neuron_benchmark_runs_and_reports_goals():
     assert any("timing relu, adaptive_threshold" in m for m in messages)
     with pytest.raises(fastsnn.FastSNNError, match="batch"):
         fastsnn.create("benchmark", "neurons", batch=0)
+    with pytest.raises(fastsnn.FastSNNError, match="bad device 'gpu0'"):
+        fastsnn.create("benchmark", "neurons", device="gpu0")

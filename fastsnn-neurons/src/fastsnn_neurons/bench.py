@@ -1,10 +1,12 @@
 """The ``neurons`` benchmark (``fastsnn bench neurons``): neuron fwd+bwd time and autograd memory
 side by side with ReLU (and SpikingJelly / snnTorch when importable), and coding encode/decode.
 
-Timings are medians over ``repeats`` runs after ``warmup`` runs, in one process. Memory is the
-bytes of the distinct tensor storages autograd keeps for the backward pass (collected with
-``torch.autograd.graph.saved_tensors_hooks``) plus the output: the activation memory a layer
-adds to training, which is what differs between neurons (CPU allocators expose no peak).
+Timings are medians over ``repeats`` rounds after ``warmup`` runs, in one process, with the
+cases of one shape interleaved round-robin so that load from other processes hits them alike.
+``saved_MiB`` is the bytes of the distinct tensor storages autograd keeps for the backward pass
+(collected with ``torch.autograd.graph.saved_tensors_hooks``) plus the output: the activation
+memory a layer adds to training, which is what differs between neurons (CPU allocators expose
+no peak). On CUDA, ``peak_MiB`` is the allocator's true peak during one fwd+bwd.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from typing import Any, Callable
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch.nn import functional as F
+
+from fastsnn import FastSNNError
 
 Progress = Callable[[str], None]
 CODING_NAMES = ("binary", "ternary", "bitwise", "bitwise_bidirectional", "twos_complement")
@@ -37,13 +41,21 @@ class NeuronBenchmark:
         threads: int | None = Field(None, gt=0, description="torch.set_num_threads (None: leave as is)")
         coding_values: int = Field(1_000_000, gt=0, description="counts to encode/decode per coding")
         external: bool = Field(True, description="also time SpikingJelly and snnTorch if importable")
+        device: str = Field("cpu", description="torch device to run on ('cpu', 'cuda'); CUDA also reports peak memory")
         seed: int = 0
 
     def __init__(self, batch: int = 64, features: int = 4096, steps: int = 8, repeats: int = 30, warmup: int = 5,
                  threads: int | None = None, coding_values: int = 1_000_000, external: bool = True,
-                 seed: int = 0) -> None:
+                 device: str = "cpu", seed: int = 0) -> None:
         self.params = self.Params(batch=batch, features=features, steps=steps, repeats=repeats, warmup=warmup,
-                                  threads=threads, coding_values=coding_values, external=external, seed=seed)
+                                  threads=threads, coding_values=coding_values, external=external, device=device,
+                                  seed=seed)
+        try:
+            self.device = torch.device(self.params.device)
+        except RuntimeError as err:
+            raise FastSNNError(f"benchmark 'neurons': bad device {self.params.device!r}: {err}") from None
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise FastSNNError("benchmark 'neurons': device='cuda' asked for, but torch sees no CUDA device")
 
     # -- running ----------------------------------------------------------------------------------
     def __call__(self, progress: Progress = print) -> list[dict[str, Any]]:
@@ -64,8 +76,8 @@ class NeuronBenchmark:
         import fastsnn
 
         p = self.params
-        single = torch.randn(p.batch, p.features)
-        multi = torch.randn(p.steps, p.batch, p.features)
+        single = torch.randn(p.batch, p.features, device=self.device)
+        multi = torch.randn(p.steps, p.batch, p.features, device=self.device)
         cases: list[tuple[str, torch.Tensor, Step | None, str]] = [
             ("relu", single, F.relu, "torch.relu"),
             ("adaptive_threshold", single, fastsnn.create("neuron", "adaptive_threshold"), "signed, ste (default)"),
@@ -94,6 +106,7 @@ class NeuronBenchmark:
             rows.append({"section": "neuron", "case": name, "shape": _shape(x),
                          "fwd_bwd_ms": round(medians[name], 4) if timed else None,
                          "saved_MiB": round(_autograd_bytes(step, x) / 2**20, 3) if timed else None,
+                         "peak_MiB": self._peak_mib(step, x) if timed else None,
                          "vs_relu": None, "note": note})
         relu_ms = {row["shape"]: row["fwd_bwd_ms"] for row in rows if row["case"].startswith("relu")}
         for row in rows:  # each case against the ReLU of its own shape ([B, D] or [T, B, D])
@@ -109,7 +122,7 @@ class NeuronBenchmark:
             options: dict[str, Any] = {"step_mode": "m"}
             if "backend" in inspect.signature(sj_neuron.LIFNode.__init__).parameters:  # 0.0.0.x API
                 options["backend"] = "torch"
-            node = sj_neuron.LIFNode(**options)
+            node = sj_neuron.LIFNode(**options).to(self.device)
 
             def spikingjelly_lif(x: torch.Tensor) -> torch.Tensor:
                 sj_functional.reset_net(node)
@@ -123,7 +136,7 @@ class NeuronBenchmark:
             cases.append(("spikingjelly LIFNode[T]", multi, None, f"skipped: not importable ({type(err).__name__})"))
         try:
             snntorch = importlib.import_module("snntorch")
-            leaky = snntorch.Leaky(beta=0.5)
+            leaky = snntorch.Leaky(beta=0.5).to(self.device)
 
             def snntorch_leaky(x: torch.Tensor) -> torch.Tensor:
                 mem = leaky.init_leaky()
@@ -139,6 +152,22 @@ class NeuronBenchmark:
             progress(f"neurons: skipping snnTorch ({type(err).__name__}: {err})")
             cases.append(("snntorch Leaky[T]", multi, None, f"skipped: not importable ({type(err).__name__})"))
         return cases
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def _peak_mib(self, step: Step, x: torch.Tensor) -> float | None:
+        """CUDA only: peak allocated memory of one fwd+bwd above what was allocated before it."""
+        if self.device.type != "cuda":
+            return None
+        call = self._fwd_bwd_call(step, x)
+        self._sync()
+        torch.cuda.reset_peak_memory_stats(self.device)
+        before = torch.cuda.memory_allocated(self.device)
+        call()
+        self._sync()
+        return round((torch.cuda.max_memory_allocated(self.device) - before) / 2**20, 3)
 
     @staticmethod
     def _fwd_bwd_call(step: Step, x: torch.Tensor) -> Callable[[], Any]:
@@ -161,8 +190,10 @@ class NeuronBenchmark:
         times: dict[str, list[float]] = {name: [] for name in calls}
         for _ in range(p.repeats):
             for name, call in calls.items():
+                self._sync()
                 start = time.perf_counter()
                 call()
+                self._sync()
                 times[name].append(time.perf_counter() - start)
         return {name: statistics.median(ts) * 1e3 for name, ts in times.items()}
 
@@ -171,9 +202,9 @@ class NeuronBenchmark:
 
         p = self.params
         neuron = fastsnn.create("neuron", "adaptive_threshold")
-        values = torch.randn(p.coding_values // p.features + 1, p.features)
+        values = torch.randn(p.coding_values // p.features + 1, p.features, device=self.device)
         signed_counts = neuron.spikes(values).counts.detach().to(torch.int64).flatten()[: p.coding_values]
-        dense = torch.randn(p.coding_values)
+        dense = torch.randn(p.coding_values, device=self.device)
         calls: dict[str, Callable[[], Any]] = {"relu": lambda: F.relu(dense),
                                                 "relu fwd+bwd": self._fwd_bwd_call(F.relu, dense)}
         trains = {}
