@@ -391,3 +391,41 @@ def test_neuron_inside_core_pulse_ffn_trains():
     x = torch.randn(2, 5, 16)
     ffn(x).pow(2).mean().backward()
     assert ffn.up.weight.grad is not None and ffn.up.weight.grad.abs().sum() > 0
+
+
+# -- fused multi-step kernels vs the per-step composition --------------------------------------------
+FUSED_CASES = [
+    ("if", {}),
+    ("if", {"reset": "hard", "reset_potential": -0.2}),
+    ("if", {"reset": "hard", "detach_reset": True}),
+    ("lif", {"decay": 0.7, "surrogate": "sigmoid"}),
+    ("lif", {"decay": 0.5, "detach_reset": True, "surrogate": {"name": "triangle", "width": 0.5}}),
+    ("lif", {"reset": "hard", "surrogate": "rectangular"}),
+    ("lif_sint", {}),
+    ("lif_sint", {"surrogate": "atan", "decay": 0.9}),
+    ("lif_sint", {"signed": False, "max_count": 2, "surrogate": "sigmoid"}),
+    ("lif_sint", {"max_count": 1, "detach_reset": True, "surrogate": "triangle", "threshold": 0.6}),
+]
+
+
+@pytest.mark.parametrize(("name", "params"), FUSED_CASES)
+@pytest.mark.parametrize(("shape", "time_dim"), [((7, 3, 5), 0), ((2, 9, 13), 1), ((4, 11), None), ((3, 1, 6), -2)])
+def test_fused_multistep_matches_composition(name, params, shape, time_dim):
+    neuron = fastsnn.create("neuron", name, time_dim=time_dim, **params)
+    x = torch.randn(*shape, dtype=torch.float64) * 1.5 + 0.3
+    grad_out = torch.randn(*shape, dtype=torch.float64)
+    results = []
+    for fn in (neuron, lambda t: neuron.spikes(t).to_dense()):
+        leaf = x.clone().requires_grad_(True)
+        out = fn(leaf)
+        out.backward(grad_out)
+        results.append((out.detach(), leaf.grad))
+    (fast, fast_grad), (reference, reference_grad) = results
+    assert torch.equal(fast, reference)
+    assert torch.allclose(fast_grad, reference_grad, rtol=1e-9, atol=1e-12)
+
+
+def test_fused_multistep_is_one_graph_node():
+    neuron = fastsnn.create("neuron", "lif", time_dim=0)
+    out = neuron(torch.randn(8, 2, 4, requires_grad=True))
+    assert type(out.grad_fn).__name__ == "MultiStepFunctionBackward"

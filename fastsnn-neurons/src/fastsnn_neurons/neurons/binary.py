@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from fastsnn import SpikeTensor
 from fastsnn.config.refs import SurrogateRef
 from fastsnn_neurons.neurons.base import PackageNeuron, ensure_finite, merge_time, split_time, validate_params
+from fastsnn_neurons.neurons.multistep import StepRule, run_fused
 
 
 class BinaryNeuronBase(PackageNeuron):
@@ -27,6 +28,12 @@ class BinaryNeuronBase(PackageNeuron):
 
     def _decay(self) -> float:
         return 1.0
+
+    def _fast_forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = self.params
+        rule = StepRule("binary", p.threshold, self._decay(), self.surrogate, hard_reset=p.reset == "hard",
+                        reset_potential=p.reset_potential, detach_reset=p.detach_reset)
+        return run_fused(self, x, rule)
 
     def _spikes(self, x: torch.Tensor) -> SpikeTensor:
         p = self.params

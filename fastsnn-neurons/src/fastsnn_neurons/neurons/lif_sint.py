@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from fastsnn import SpikeTensor
 from fastsnn.config.refs import SurrogateRef
 from fastsnn_neurons.neurons.base import CountNeuron, ensure_finite, merge_time, split_time, validate_params
+from fastsnn_neurons.neurons.multistep import StepRule, run_fused
 
 
 class LIFSINTNeuron(CountNeuron):
@@ -66,6 +67,12 @@ class LIFSINTNeuron(CountNeuron):
 
     def event_threshold(self, membrane: torch.Tensor) -> torch.Tensor:
         return torch.tensor(self.params.threshold, dtype=membrane.dtype, device=membrane.device)
+
+    def _fast_forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = self.params
+        lo, hi = self.count_bounds
+        rule = StepRule("count", p.threshold, p.decay, self.surrogate, detach_reset=p.detach_reset, lo=lo, hi=hi)
+        return run_fused(self, x, rule)
 
     def _spikes(self, x: torch.Tensor) -> SpikeTensor:
         if self.params.check_finite:
