@@ -159,6 +159,19 @@ def test_the_root_itself_can_be_replaced():
     assert "(root)" in str(report)
 
 
+def test_module_lists_and_dicts_are_walked():
+    class Container(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = nn.ModuleList([nn.Linear(4, 4), nn.ReLU()])
+            self.heads = nn.ModuleDict({"a": nn.ReLU(), "b": nn.Tanh()})
+
+    snn, report = convert(Container(), rules=["act"])
+    assert [r.qualname for r in report.replaced] == ["layers.1", "heads.a"]
+    assert isinstance(snn.layers[1], Spiking) and isinstance(snn.heads["a"], Spiking)
+    assert isinstance(snn.heads["b"], nn.Tanh)
+
+
 def test_inplace_modifies_the_given_model():
     model = mlp()
     snn, _ = convert(model, rules=["act"], inplace=True)
