@@ -1,7 +1,7 @@
 """The ``neurons`` benchmark (``fastsnn bench neurons``): neuron fwd+bwd time and autograd memory
 side by side with ReLU (and SpikingJelly / snnTorch when importable), and coding encode/decode.
 
-Timings are medians over ``repeats`` rounds after ``warmup`` runs, in one process, with the
+Timings are medians (or minima, ``statistic="min"``) over ``repeats`` rounds after ``warmup`` runs, in one process, with the
 cases of one shape interleaved round-robin so that load from other processes hits them alike.
 ``saved_MiB`` is the bytes of the distinct tensor storages autograd keeps for the backward pass
 (collected with ``torch.autograd.graph.saved_tensors_hooks``) plus the output: the activation
@@ -15,7 +15,7 @@ import importlib
 import inspect
 import statistics
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -42,14 +42,17 @@ class NeuronBenchmark:
         coding_values: int = Field(1_000_000, gt=0, description="counts to encode/decode per coding")
         external: bool = Field(True, description="also time SpikingJelly and snnTorch if importable")
         device: str = Field("cpu", description="torch device to run on ('cpu', 'cuda'); CUDA also reports peak memory")
+        statistic: Literal["median", "min"] = Field(
+            "median", description="per-case time reported: median of the rounds, or min (robust on a loaded machine)"
+        )
         seed: int = 0
 
     def __init__(self, batch: int = 64, features: int = 4096, steps: int = 8, repeats: int = 30, warmup: int = 5,
                  threads: int | None = None, coding_values: int = 1_000_000, external: bool = True,
-                 device: str = "cpu", seed: int = 0) -> None:
+                 device: str = "cpu", statistic: str = "median", seed: int = 0) -> None:
         self.params = self.Params(batch=batch, features=features, steps=steps, repeats=repeats, warmup=warmup,
                                   threads=threads, coding_values=coding_values, external=external, device=device,
-                                  seed=seed)
+                                  statistic=statistic, seed=seed)
         try:
             self.device = torch.device(self.params.device)
         except RuntimeError as err:
@@ -181,8 +184,8 @@ class NeuronBenchmark:
         return call
 
     def _interleaved(self, calls: dict[str, Callable[[], Any]]) -> dict[str, float]:
-        """Median ms per call, timed round-robin (one run of each per round), so that load from other
-        processes hits every case alike and the ratios stay meaningful."""
+        """Median (or min, per ``statistic``) ms per call, timed round-robin (one run of each per round),
+        so that load from other processes hits every case alike and the ratios stay meaningful."""
         p = self.params
         for call in calls.values():
             for _ in range(p.warmup):
@@ -195,7 +198,8 @@ class NeuronBenchmark:
                 call()
                 self._sync()
                 times[name].append(time.perf_counter() - start)
-        return {name: statistics.median(ts) * 1e3 for name, ts in times.items()}
+        summary = statistics.median if p.statistic == "median" else min
+        return {name: summary(ts) * 1e3 for name, ts in times.items()}
 
     def _coding_rows(self, progress: Progress) -> list[dict[str, Any]]:
         import fastsnn
