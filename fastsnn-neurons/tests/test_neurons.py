@@ -429,3 +429,11 @@ def test_fused_multistep_is_one_graph_node():
     neuron = fastsnn.create("neuron", "lif", time_dim=0)
     out = neuron(torch.randn(8, 2, 4, requires_grad=True))
     assert type(out.grad_fn).__name__ == "MultiStepFunctionBackward"
+
+
+def test_finite_check_has_no_false_positive_when_a_sum_overflows():
+    huge = torch.full((4, 8), 3e38)  # finite values whose sum overflows float32
+    neuron = fastsnn.create("neuron", "fixed_threshold", threshold=1e37)
+    assert torch.isfinite(neuron(huge)).all()
+    half = torch.full((2, 70000), 60000.0, dtype=torch.float16)  # sum far beyond float16's range
+    assert torch.isfinite(fastsnn.create("neuron", "lif_sint", threshold=1000.0)(half)).all()
