@@ -56,11 +56,17 @@ class StepRule:
             u = u.clamp_(self.lo, self.hi)
         return u.round_()
 
-    def spike_derivative(self, h: torch.Tensor) -> torch.Tensor:
+    def spike_derivative(self, h: torch.Tensor) -> torch.Tensor | float:
+        constant = self.surrogate.constant_derivative
         if self.kind == "binary":
-            return self.surrogate.derivative(h - self.threshold)
+            return constant if constant is not None else self.surrogate.derivative(h - self.threshold)
+        if constant is not None and self.lo is None and self.hi is None:
+            return constant / self.threshold  # the straight-through case: no pass over h at all
         u = h / self.threshold
-        derivative = self.surrogate.derivative(distance_to_rounding_step(u)) / self.threshold
+        if constant is not None:
+            derivative = torch.full_like(u, constant / self.threshold)
+        else:
+            derivative = self.surrogate.derivative(distance_to_rounding_step(u)) / self.threshold
         if self.lo is not None:
             derivative = derivative * (u > self.lo)
         if self.hi is not None:
@@ -87,7 +93,8 @@ class MultiStepFunction(torch.autograd.Function):
         membranes = torch.empty_like(x_steps)  # h_t, kept for backward
         out = torch.empty_like(x_steps)
         v = None
-        for t in range(x_steps.shape[0]):
+        last = x_steps.shape[0] - 1
+        for t in range(last + 1):
             h = membranes[t]
             if v is None:
                 h.copy_(x_steps[t])
@@ -95,7 +102,8 @@ class MultiStepFunction(torch.autograd.Function):
                 torch.add(x_steps[t], v, alpha=rule.decay, out=h)  # h_t = β·v_{t−1} + x_t
             s = rule.fire(h)
             torch.mul(s, rule.out_scale, out=out[t])
-            v = rule.reset(h, s)
+            if t < last:  # the last step's reset feeds nothing
+                v = rule.reset(h, s)
         ctx.rule = rule
         ctx.save_for_backward(membranes)
         return out
