@@ -39,3 +39,13 @@ def _plugins():
     torch.manual_seed(0)
     with use_plugins(fastsnn_attention.plugin, ("test_neuron", TestNeuronPlugin())):
         yield
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """The tensors here are tiny: one intra-op thread is faster, and far faster on a busy machine
+    (2-thread OpenMP regions stall whenever a thread is descheduled)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

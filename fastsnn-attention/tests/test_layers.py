@@ -84,6 +84,7 @@ def test_swa_cache_is_a_ring_of_window_slots_and_softmax_cache_grows():
     head_dim = D_MODEL // HEADS
     assert sizes[0][0] == sizes[1][0] == 2 * HEADS * 7 * head_dim * 4  # k and v, W=7 slots, fp32
     assert sizes[1][1] == 2 * HEADS * 110 * head_dim * 4
+    assert softmax_cache.capacity_nbytes() >= softmax_cache.nbytes()
 
 
 def test_bf16_layers_keep_fp32_recurrent_states():

@@ -17,13 +17,22 @@ class KVCache(LayerCache):
     """Keys and values of every token seen: ``keys [B, Hkv, capacity, D]``, ``values``; grows on demand.
 
     Capacity at least doubles when it grows (capped at ``max_seq_len``), so appending one token
-    is amortised O(1); :meth:`nbytes` counts the allocated capacity.
+    is amortised O(1). :meth:`nbytes` counts the keys and values of the tokens seen (the state
+    the sequence needs); :meth:`capacity_nbytes` what is allocated.
     """
 
     def __init__(self, batch_size: int, owner: Any, keys: torch.Tensor, values: torch.Tensor,
                  max_len: int | None) -> None:
         super().__init__(batch_size, owner)
         self.keys, self.values, self.max_len = keys, values, max_len
+
+    def nbytes(self) -> int:
+        per_token = self.keys[:, :, :1].numel() * self.keys.element_size()
+        return 2 * per_token * self.seen
+
+    def capacity_nbytes(self) -> int:
+        """Bytes allocated for keys and values (at least :meth:`nbytes`)."""
+        return self.keys.numel() * self.keys.element_size() + self.values.numel() * self.values.element_size()
 
     def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Add ``k, v [B, Hkv, T, D]`` after the ``seen`` tokens; return all keys/values so far (views)."""

@@ -67,8 +67,8 @@ def chunk_gla(
     pad = n_chunks * chunk_size - time
 
     def chunked(x: torch.Tensor) -> torch.Tensor:  # [B, H, T, D] → [B, H, N, C, D], fp32; padding decays nothing
-        x = F.pad(x.float(), (0, 0, 0, pad))
-        return x.view(x.shape[0], x.shape[1], n_chunks, chunk_size, x.shape[-1])
+        x = F.pad(x.float(), (0, 0, 0, pad)) if pad else x.float()
+        return x.reshape(x.shape[0], x.shape[1], n_chunks, chunk_size, x.shape[-1])
 
     q_c = chunked(q).view(batch, n_kv_heads, -1, n_chunks, chunk_size, key_dim) * scale  # (B, Hkv, G, N, C, Dk)
     k_c = chunked(k).unsqueeze(2)  # (B, Hkv, 1, N, C, Dk)
@@ -83,7 +83,7 @@ def chunk_gla(
     later = key_sub[None, :] > torch.arange(n_sub, device=q.device)[:, None]  # (n, C): keys after the sub-chunk
     key_exp = (ref - b.unsqueeze(-3)).masked_fill(later[..., None], float("-inf"))  # (B, Hkv, 1, N, n, C, Dk)
     k_hat = k_c.unsqueeze(-3) * key_exp.exp()  # (B, Hkv, 1, N, n, C, Dk)
-    scores = (q_hat @ k_hat.transpose(-1, -2)).flatten(-3, -2).tril()  # (B, Hkv, G, N, C, C)
+    scores = (q_hat @ k_hat.transpose(-1, -2)).flatten(-3, -2).tril_()  # (B, Hkv, G, N, C, C)
     out = scores @ v_c  # (B, Hkv, G, N, C, Dv)
 
     # -- inter-chunk: state carried chunk to chunk ------------------------------------------------

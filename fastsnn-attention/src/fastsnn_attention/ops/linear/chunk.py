@@ -62,8 +62,8 @@ def chunk_linear_attn(
     pad = n_chunks * chunk_size - time
 
     def chunked(x: torch.Tensor) -> torch.Tensor:  # [B, H, T, D] → [B, H, N, C, D], fp32, zero-padded
-        x = F.pad(x.float(), (0, 0, 0, pad))
-        return x.view(x.shape[0], x.shape[1], n_chunks, chunk_size, x.shape[-1])
+        x = F.pad(x.float(), (0, 0, 0, pad)) if pad else x.float()
+        return x.reshape(x.shape[0], x.shape[1], n_chunks, chunk_size, x.shape[-1])
 
     # Queries as [B, Hkv, G, N, C, Dk]; keys/values/states get a broadcast group axis at dim 2.
     q_c = chunked(q).view(batch, n_kv_heads, -1, n_chunks, chunk_size, key_dim) * scale
@@ -75,8 +75,8 @@ def chunk_linear_attn(
     if initial_state is not None:
         kv_before = kv_before + initial_state.kv.float()[:, :, None, None]
 
-    scores = (q_c @ k_c.transpose(-1, -2)).tril()  # (B, Hkv, G, N, C, C), causal within the chunk
-    out = scores @ v_c + q_c @ kv_before  # (B, Hkv, G, N, C, Dv)
+    scores = (q_c @ k_c.transpose(-1, -2)).tril_()  # (B, Hkv, G, N, C, C), causal within the chunk
+    out = (scores @ v_c).add_(q_c @ kv_before)  # (B, Hkv, G, N, C, Dv); in place: fresh matmul outputs
 
     z_final = None
     if normalize:
