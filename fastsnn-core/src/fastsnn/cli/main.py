@@ -21,9 +21,10 @@ def cli(debug: bool) -> None:
 
 
 def _add_builtin_commands() -> None:
-    from fastsnn.cli import bench, demo, discover, scaffold, validate
+    from fastsnn.cli import bench, demo, discover, pipeline, scaffold, validate
 
-    for command in (*discover.COMMANDS, validate.validate, demo.demo, scaffold.plugin, bench.bench):
+    for command in (*discover.COMMANDS, validate.validate, demo.demo, pipeline.train, pipeline.generate,
+                    pipeline.export, scaffold.plugin, bench.bench):
         cli.add_command(command)
 
 

@@ -1,0 +1,116 @@
+"""``fastsnn train``, ``fastsnn generate``, ``fastsnn export``: the pipeline on text files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import torch
+
+from fastsnn.checkpoint import atomic_write_bytes, json_bytes
+from fastsnn.config import RunConfig, TrainConfig, load_config
+from fastsnn.errors import ConfigError, FastSNNError
+from fastsnn.model_files import TOKENIZER_FILE, find_tokenizer, load_model, model_folder
+
+
+def decode_lenient(tokenizer, ids: torch.Tensor) -> str:
+    """Decode, showing ids the tokenizer does not know as U+FFFD.
+
+    A model's vocabulary may be larger than its tokenizer's; an under-trained model can still
+    sample those never-seen ids.
+    """
+    return "".join(tokenizer.decode([i]) if 0 <= i < tokenizer.vocab_size else "\ufffd" for i in ids.tolist())
+
+
+@click.command()
+@click.argument("config", type=click.Path(path_type=Path))
+@click.option("--data", "data_path", required=True, type=click.Path(path_type=Path),
+              help="A UTF-8 text file; the first 90% trains, the last 10% validates.")
+@click.option("--tokenizer", type=click.Choice(["char", "byte"]), default="char", show_default=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Checkpoint directory (default: train.checkpoint_dir, else runs/<config name>).")
+@click.option("--resume", is_flag=True, help="Continue from the latest checkpoint in the output directory.")
+@click.option("--max-steps", type=click.IntRange(1), help="Override train.max_steps.")
+def train(config: Path, data_path: Path, tokenizer: str, out: Path | None, resume: bool, max_steps: int | None) -> None:
+    """Train the [model] of CONFIG on a text file with the [train] settings; checkpoints as safetensors."""
+    from fastsnn.data.text import TextDataset
+    from fastsnn.model import build_model
+    from fastsnn.train.trainer import Trainer, resolve_checkpoint
+
+    run = load_config(config, RunConfig)
+    if run.model is None:
+        raise ConfigError(f"{config}: a [model] table is needed to train")
+    train_cfg = run.train or TrainConfig()
+    out = out or train_cfg.checkpoint_dir or Path("runs") / config.stem
+    train_cfg = train_cfg.model_copy(update={"checkpoint_dir": out, **({"max_steps": max_steps} if max_steps else {})})
+    data = TextDataset.from_file(data_path, tokenizer=tokenizer)
+    if data.tokenizer.vocab_size > run.model.vocab_size:
+        raise ConfigError(
+            f"{config}: model.vocab_size is {run.model.vocab_size} but the {tokenizer} tokenizer of {data_path} "
+            f"needs {data.tokenizer.vocab_size}; raise model.vocab_size"
+        )
+    if resume and not (out / "latest").exists():
+        raise FastSNNError(f"--resume: no checkpoint in {out} (it has no 'latest' file); drop --resume to start fresh")
+    model = build_model(run.model)
+    n_params = sum(p.numel() for p in model.parameters())
+    click.echo(f"model: {n_params / 1e6:.2f}M parameters, layers: {', '.join(r.name for r in model.layer_attention)}")
+    click.echo(f"data: {data_path} — {len(data.train):,} train / {len(data.val):,} val tokens, "
+               f"vocab {data.tokenizer.vocab_size}")
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out / TOKENIZER_FILE, json_bytes(data.tokenizer.to_dict()))
+    trainer = Trainer(model, train_cfg)
+    windows = data.random_windows("train", train_cfg.batch_size, train_cfg.seq_len, seed=train_cfg.seed)
+    trainer.fit(windows, resume_from=out if resume else None)  # saves to ``out`` as it goes and at the end
+    step_dir = resolve_checkpoint(out)
+    val = trainer.evaluate(data.sequential_windows("val", train_cfg.batch_size, train_cfg.seq_len), max_batches=20)
+    click.echo(f"validation: loss {val['loss']:.4f}, perplexity {val['perplexity']:.2f}")
+    click.echo(f"checkpoint: {step_dir}")
+    prompt = data.val[: min(16, len(data.val), run.model.max_seq_len - 1)].unsqueeze(0)
+    new_tokens = min(64, run.model.max_seq_len - prompt.shape[1])
+    sample = model.eval().generate(prompt, max_new_tokens=new_tokens, temperature=0.8, top_k=20,
+                                   generator=torch.Generator().manual_seed(0))
+    click.echo("sample: " + json.dumps(decode_lenient(data.tokenizer, sample[0])))
+
+
+@click.command()
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.option("--prompt", required=True, help="Text to continue (encoded with the checkpoint's tokenizer).")
+@click.option("--max-new-tokens", default=100, show_default=True, type=click.IntRange(0))
+@click.option("--temperature", default=0.8, show_default=True, type=click.FloatRange(0))
+@click.option("--top-k", type=click.IntRange(1))
+@click.option("--top-p", type=click.FloatRange(0, 1, min_open=True))
+@click.option("--seed", default=0, show_default=True, type=int)
+def generate(checkpoint: Path, prompt: str, max_new_tokens: int, temperature: float, top_k: int | None,
+             top_p: float | None, seed: int) -> None:
+    """Continue PROMPT with the model saved at CHECKPOINT (prefill, then decode from the cache)."""
+    model, _ = load_model(checkpoint)
+    tokenizer = find_tokenizer(model_folder(checkpoint))
+    ids = tokenizer.encode(prompt).unsqueeze(0)
+    if ids.shape[1] == 0:
+        raise FastSNNError("--prompt is empty; give at least one character")
+    out = model.generate(ids, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
+                         generator=torch.Generator().manual_seed(seed))
+    click.echo(decode_lenient(tokenizer, out[0]))
+
+
+@click.command()
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
+@click.option("--exporter", default="safetensors", show_default=True, help="A registered exporter.")
+def export(checkpoint: Path, out: Path, exporter: str) -> None:
+    """Export the model saved at CHECKPOINT with a registered exporter (weights only, no trainer state)."""
+    from fastsnn.plugins import get_registry
+
+    model, meta = load_model(checkpoint)
+    writer = get_registry().create("exporter", exporter)
+    metadata = {"model": meta.get("model"), "source": str(model_folder(checkpoint))}
+    files = writer.export(model, out, metadata)
+    try:
+        tokenizer = find_tokenizer(model_folder(checkpoint))
+        atomic_write_bytes(out / TOKENIZER_FILE, json_bytes(tokenizer.to_dict()))
+        files = [*files, out / TOKENIZER_FILE]
+    except FastSNNError:
+        pass  # a model trained on token ids has no tokenizer to carry along
+    for path in files:
+        click.echo(f"wrote {path}")
