@@ -13,6 +13,7 @@ from fastsnn_attention.ops.linear import (
     naive_recurrent_linear_attn,
     recurrent_linear_attn,
 )
+from fastsnn_attention.ops.linear.chunk import exclusive_prefix_sum
 from fastsnn_attention.testing import assert_close, grads, leaf
 
 B, T, D, DV = 2, 63, 60, 36  # odd length, head dim 60, a different value dim
@@ -118,3 +119,14 @@ def test_bad_inputs_are_reported():
         chunk_linear_attn(q[0], k, v)
     with pytest.raises(FastSNNError, match="needs an initial_state with a key sum"):
         chunk_linear_attn(q, k, v, normalize=True, initial_state=LinearAttentionState(torch.zeros(B, 2, D, DV)))
+
+
+@pytest.mark.parametrize("dim", [0, 1, 2])
+@pytest.mark.parametrize("with_initial", [False, True])
+def test_exclusive_prefix_sum_matches_cumsum_and_passes_gradcheck(dim, with_initial):
+    x = torch.randn(3, 5, 4, dtype=torch.float64, requires_grad=True)
+    initial = torch.randn(x.select(dim, 0).shape, dtype=torch.float64, requires_grad=True) if with_initial else None
+    want = x.cumsum(dim) - x + (initial.unsqueeze(dim) if with_initial else 0)
+    assert_close(exclusive_prefix_sum(x, dim, initial), want, rtol=1e-12, atol=1e-12)
+    inputs = (x, initial) if with_initial else (x,)
+    assert torch.autograd.gradcheck(lambda *a: exclusive_prefix_sum(a[0], dim, a[1] if with_initial else None), inputs)

@@ -48,7 +48,7 @@ class SlidingWindowAttention(ProjectedAttention):
         window: int = Field(512, gt=0, description="W: keys per query, including the query's own token")
         n_kv_heads: int | None = Field(None, gt=0, description="key/value heads (grouped-query); default n_heads")
         rope_base: float = Field(10000.0, gt=0, description="RoPE frequency base")
-        block_size: int | None = Field(None, gt=0, description="queries per block of the blockwise form (default W)")
+        block_size: int | None = Field(None, gt=0, description="queries per block of the blockwise form (default max(64, W/4))")
 
     def __init__(self, d_model: int, n_heads: int, layer_idx: int = 0, max_seq_len: int | None = None,
                  window: int = 512, n_kv_heads: int | None = None, rope_base: float = 10000.0,
