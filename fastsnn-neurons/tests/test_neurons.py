@@ -437,3 +437,28 @@ def test_finite_check_has_no_false_positive_when_a_sum_overflows():
     assert torch.isfinite(neuron(huge)).all()
     half = torch.full((2, 70000), 60000.0, dtype=torch.float16)  # sum far beyond float16's range
     assert torch.isfinite(fastsnn.create("neuron", "lif_sint", threshold=1000.0)(half)).all()
+
+
+@pytest.mark.parametrize("options", [{}, {"signed": False}, {"max_count": 2}, {"signed": False, "max_count": 3},
+                                     {"learnable": False}, {"min_threshold": 0.9}])
+@pytest.mark.parametrize("shape", [(5, 7), (2, 3, 11), (1,)])
+def test_fixed_threshold_fast_path_matches_reference(options, shape):
+    neuron = fastsnn.create("neuron", "fixed_threshold", threshold=0.4, **options).double()
+    x = torch.randn(*shape, dtype=torch.float64) * 2
+    grad_out = torch.randn(*shape, dtype=torch.float64)
+    results = []
+    for fn in (neuron, lambda t: neuron.spikes(t).to_dense()):
+        neuron.zero_grad()
+        leaf = x.clone().requires_grad_(True)
+        out = fn(leaf)
+        out.backward(grad_out)
+        theta_grad = None if neuron.raw_threshold.grad is None else neuron.raw_threshold.grad.clone()
+        results.append((out.detach(), leaf.grad, theta_grad))
+    (fast, fast_x, fast_theta), (ref, ref_x, ref_theta) = results
+    assert type(neuron(x.clone().requires_grad_(True)).grad_fn).__name__ == "_FixedCountsSTEBackward"
+    assert torch.equal(fast, ref)
+    assert torch.allclose(fast_x, ref_x)
+    if options.get("learnable", True):
+        assert torch.allclose(fast_theta, ref_theta)
+    else:
+        assert fast_theta is None and ref_theta is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -11,6 +12,31 @@ from torch import nn
 from fastsnn import SpikeTensor
 from fastsnn.config.refs import SurrogateRef
 from fastsnn_neurons.neurons.base import CountNeuron, ensure_finite, validate_params
+
+
+class _FixedCountsSTE(torch.autograd.Function):
+    """Fused ``round(hardtanh(x/θ, lo, hi))·θ`` with the straight-through gradient for both inputs:
+    ``grad_x = g·1[lo < u < hi]`` and ``grad_θ = Σ g·(n − 1[lo < u < hi]·u)`` (``u = x/θ``).
+    The reference is the composition in :meth:`FixedThresholdNeuron._spikes`; tests compare them."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, threshold: torch.Tensor, lo: int | None, hi: int | None) -> torch.Tensor:
+        scaled = x / threshold
+        ctx.bounds = (-math.inf if lo is None else float(lo), math.inf if hi is None else float(hi))
+        ctx.save_for_backward(scaled)
+        counts = scaled.clamp(lo, hi) if lo is not None or hi is not None else scaled.clone()
+        return counts.round_().mul_(threshold)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
+        (scaled,) = ctx.saved_tensors
+        lo, hi = ctx.bounds
+        grad_x = torch.ops.aten.hardtanh_backward(grad, scaled, lo, hi)
+        grad_threshold = None
+        if ctx.needs_input_grad[1]:
+            counts = scaled.clamp(lo, hi).round_()  # infinite bounds clamp nothing
+            grad_threshold = (grad * counts).sum() - (grad_x * scaled).sum()
+        return grad_x, grad_threshold, None, None
 
 
 class FixedThresholdNeuron(CountNeuron):
@@ -61,6 +87,14 @@ class FixedThresholdNeuron(CountNeuron):
 
     def event_threshold(self, membrane: torch.Tensor) -> torch.Tensor:
         return self.threshold().detach().to(membrane.dtype)
+
+    def _fast_forward(self, x: torch.Tensor) -> torch.Tensor | None:
+        if self.surrogate.constant_derivative != 1.0:
+            return None
+        if self.params.check_finite:
+            ensure_finite(x, self.name)
+        lo, hi = self.count_bounds
+        return _FixedCountsSTE.apply(x, self.threshold().to(x.dtype), lo, hi)
 
     def _spikes(self, x: torch.Tensor) -> SpikeTensor:
         if self.params.check_finite:
