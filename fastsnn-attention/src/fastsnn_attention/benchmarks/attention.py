@@ -12,8 +12,14 @@ from typing import Any, Callable, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
+from fastsnn_attention.benchmarks import cases
 from fastsnn_attention.benchmarks.cases import linear_flops_fwd_bwd, linear_fwd_bwd, swa_call
-from fastsnn_attention.benchmarks.measure import matmul_peak_gflops, peak_memory_bytes, time_call
+from fastsnn_attention.benchmarks.measure import (
+    cuda_peak_memory_bytes,
+    matmul_peak_gflops,
+    peak_memory_bytes,
+    time_call,
+)
 
 CASES = "fastsnn_attention.benchmarks.cases"
 Section = Literal["linear", "swa", "memory"]
@@ -38,6 +44,7 @@ class AttentionBenchmark:
         chunk_size: int = Field(64, gt=0, description="chunk C of the chunked linear form")
         repeats: int = Field(3, gt=0, description="timed runs per case (median reported), after one warm-up")
         threads: int = Field(2, gt=0, description="torch intra-op threads")
+        device: str = Field("cpu", description="'cpu' or a CUDA device ('cuda'); CUDA timings are synchronised")
 
     def __init__(self, **params: Any) -> None:
         self.p = self.Params(**params)
@@ -60,20 +67,22 @@ class AttentionBenchmark:
 
     def _linear(self, progress: Callable[[str], None]) -> list[dict[str, Any]]:
         p = self.p
-        peak, size = matmul_peak_gflops()
-        progress(f"torch.matmul peak: {peak:.1f} GFLOP/s (fp32, {size}x{size}, {p.threads} threads)")
+        peak, size = matmul_peak_gflops(device=p.device)
+        progress(f"torch.matmul peak: {peak:.1f} GFLOP/s (fp32, {size}x{size}, {p.device}, {p.threads} threads)")
         rows: list[dict[str, Any]] = [{"section": "matmul_peak", "impl": f"matmul {size}x{size}", "gflops": round(peak, 1)}]
-        shape = {"heads": p.heads, "head_dim": p.head_dim, "batch": p.batch}
+        shape = {"heads": p.heads, "head_dim": p.head_dim, "batch": p.batch, "device": p.device}
         for seq_len in p.linear_seq_lens:
-            chunk_s = time_call(linear_fwd_bwd("chunked", seq_len, chunk_size=p.chunk_size, **shape), p.repeats)
-            gflops = linear_flops_fwd_bwd(seq_len, chunk_size=p.chunk_size, **shape) / chunk_s / 1e9
+            chunk_s = time_call(linear_fwd_bwd("chunked", seq_len, chunk_size=p.chunk_size, **shape), p.repeats,
+                                device=p.device)
+            gflops = linear_flops_fwd_bwd(seq_len, p.heads, p.head_dim, p.batch, p.chunk_size) / chunk_s / 1e9
             row = {"section": "linear_fwd_bwd", "T": seq_len, "impl": f"chunked C={p.chunk_size}",
                    "ms": round(chunk_s * 1e3, 2), "gflops": round(gflops, 1),
                    "pct_of_matmul_peak": round(100 * gflops / peak, 1)}
             progress(f"linear T={seq_len} chunked: {chunk_s * 1e3:.1f} ms, {gflops:.1f} GFLOP/s")
             rows.append(row)
             if seq_len <= p.recurrent_max_seq_len:
-                rec_s = time_call(linear_fwd_bwd("recurrent", seq_len, **shape), max(1, p.repeats // 2))
+                # seconds per run and no one-time costs worth a warm-up: one timed run
+                rec_s = time_call(linear_fwd_bwd("recurrent", seq_len, **shape), 1, warmup=0, device=p.device)
                 row["speedup_vs_recurrent"] = round(rec_s / chunk_s, 1)
                 rows.append({"section": "linear_fwd_bwd", "T": seq_len, "impl": "recurrent (token loop)",
                              "ms": round(rec_s * 1e3, 2)})
@@ -84,11 +93,12 @@ class AttentionBenchmark:
         p = self.p
         rows: list[dict[str, Any]] = []
         first: dict[str, float] = {}
-        shape = {"heads": p.heads, "head_dim": p.head_dim, "batch": p.batch, "window": p.window}
+        shape = {"heads": p.heads, "head_dim": p.head_dim, "batch": p.batch, "window": p.window, "device": p.device}
         for seq_len in p.swa_seq_lens:
             row: dict[str, Any] = {"section": "swa_time", "T": seq_len, "impl": f"blockwise W={p.window}"}
             for label, backward in (("fwd", False), ("fwd_bwd", True)):
-                seconds = time_call(swa_call("blockwise", seq_len, backward=backward, **shape), p.repeats)
+                seconds = time_call(swa_call("blockwise", seq_len, backward=backward, **shape), p.repeats,
+                                    device=p.device)
                 per_token = seconds / (seq_len * p.batch) * 1e6
                 first.setdefault(label, per_token)
                 row[f"{label}_us_per_token"] = round(per_token, 3)
@@ -97,6 +107,13 @@ class AttentionBenchmark:
             rows.append(row)
         return rows
 
+    def _peak(self, case: str, **kwargs: Any) -> int:
+        """Peak extra bytes of one call: CUDA allocator peak, or a fresh CPU process's RSS growth."""
+        p = self.p
+        if p.device.startswith("cuda"):
+            return cuda_peak_memory_bytes(getattr(cases, case)(device=p.device, **kwargs))
+        return peak_memory_bytes(f"{CASES}:{case}", threads=p.threads, **kwargs)
+
     def _memory(self, progress: Callable[[str], None]) -> list[dict[str, Any]]:
         p = self.p
         rows: list[dict[str, Any]] = []
@@ -104,9 +121,9 @@ class AttentionBenchmark:
         impls = ["blockwise"] + (["dense_mask", "sdpa_dense_mask"] if p.memory_dense else [])
         measured: dict[str, int] = {}
         for impl in impls:
-            peak = peak_memory_bytes(f"{CASES}:swa_call", threads=p.threads, impl=impl, seq_len=p.memory_seq_len,
-                                     **shape)
-            seconds = time_call(swa_call(impl, p.memory_seq_len, **shape), 1, warmup=0)
+            peak = self._peak("swa_call", impl=impl, seq_len=p.memory_seq_len, **shape)
+            seconds = time_call(swa_call(impl, p.memory_seq_len, device=p.device, **shape), 1, warmup=0,
+                                device=p.device)
             measured[impl] = peak
             rows.append({"section": "swa_memory", "T": p.memory_seq_len, "impl": impl,
                          "peak_mib": round(peak / MIB, 1), "fwd_ms": round(seconds * 1e3, 1)})
@@ -117,8 +134,7 @@ class AttentionBenchmark:
         lin = {"heads": p.heads, "head_dim": p.head_dim, "batch": p.batch}
         seq_len = min(2048, p.recurrent_max_seq_len)
         for impl in ("chunked", "recurrent"):
-            peak = peak_memory_bytes(f"{CASES}:linear_fwd_bwd", threads=p.threads, impl=impl, seq_len=seq_len,
-                                     chunk_size=p.chunk_size, **lin)
+            peak = self._peak("linear_fwd_bwd", impl=impl, seq_len=seq_len, chunk_size=p.chunk_size, **lin)
             rows.append({"section": "linear_memory", "T": seq_len, "impl": f"{impl} fwd+bwd",
                          "peak_mib": round(peak / MIB, 1)})
             progress(f"linear memory T={seq_len} {impl}: {peak / MIB:.1f} MiB peak")

@@ -19,10 +19,11 @@ SWA_IMPLS = ("blockwise", "dense_mask", "sdpa_dense_mask")
 
 
 def linear_fwd_bwd(impl: str, seq_len: int, heads: int = 8, head_dim: int = 64, batch: int = 1,
-                   chunk_size: int = 64, seed: int = 0) -> Callable[[], None]:
+                   chunk_size: int = 64, seed: int = 0, device: str = "cpu") -> Callable[[], None]:
     """Normalised linear attention forward + backward on non-negative ``[B, H, T, D]`` inputs."""
     g = torch.Generator().manual_seed(seed)
-    q, k, v = (torch.rand(batch, heads, seq_len, head_dim, generator=g, requires_grad=True) for _ in range(3))
+    q, k, v = (torch.rand(batch, heads, seq_len, head_dim, generator=g).to(device).requires_grad_(True)
+               for _ in range(3))
 
     def run() -> None:
         if impl == "chunked":
@@ -48,10 +49,11 @@ def linear_flops_fwd_bwd(seq_len: int, heads: int, head_dim: int, batch: int, ch
 
 
 def swa_call(impl: str, seq_len: int, window: int = 512, heads: int = 8, head_dim: int = 64, batch: int = 1,
-             backward: bool = False, seed: int = 0) -> Callable[[], None]:
+             backward: bool = False, seed: int = 0, device: str = "cpu") -> Callable[[], None]:
     """Sliding-window attention (forward, or forward + backward) on random ``[B, H, T, D]`` inputs."""
     g = torch.Generator().manual_seed(seed)
-    q, k, v = (torch.randn(batch, heads, seq_len, head_dim, generator=g, requires_grad=backward) for _ in range(3))
+    q, k, v = (torch.randn(batch, heads, seq_len, head_dim, generator=g).to(device).requires_grad_(backward)
+               for _ in range(3))
 
     def forward() -> torch.Tensor:
         if impl == "blockwise":
@@ -59,7 +61,7 @@ def swa_call(impl: str, seq_len: int, window: int = 512, heads: int = 8, head_di
         if impl == "dense_mask":
             return dense_mask_swa(q, k, v, window)
         if impl == "sdpa_dense_mask":  # torch's fused kernel, fed a dense T×T boolean band mask
-            pos = torch.arange(seq_len)
+            pos = torch.arange(seq_len, device=device)
             band = (pos[None, :] <= pos[:, None]) & (pos[None, :] > pos[:, None] - window)
             return F.scaled_dot_product_attention(q, k, v, attn_mask=band)
         raise ValueError(f"unknown swa impl {impl!r}; use one of {SWA_IMPLS}")

@@ -20,31 +20,46 @@ from typing import Any, Callable
 import torch
 
 
-def time_call(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> float:
+def time_call(fn: Callable[[], Any], repeats: int, warmup: int = 1, device: str = "cpu") -> float:
     """Best (minimum) wall seconds of ``fn()`` over ``repeats`` runs after ``warmup`` runs.
 
-    The minimum is the least disturbed by other work on a shared machine.
+    The minimum is the least disturbed by other work on a shared machine. On CUDA the device is
+    synchronised around each run, so the time covers the kernels, not just their launch.
     """
+    sync = torch.cuda.synchronize if str(device).startswith("cuda") else (lambda: None)
     for _ in range(warmup):
         fn()
+    sync()
     times = []
     for _ in range(max(1, repeats)):
         start = time.perf_counter()
         fn()
+        sync()
         times.append(time.perf_counter() - start)
     return min(times)
 
 
-def matmul_peak_gflops(sizes: tuple[int, ...] = (512, 1024, 2048), repeats: int = 3) -> tuple[float, int]:
+def matmul_peak_gflops(sizes: tuple[int, ...] = (512, 1024, 2048), repeats: int = 3,
+                       device: str = "cpu") -> tuple[float, int]:
     """Best fp32 ``torch.matmul`` GFLOP/s on square matrices of the given sizes: ``(gflops, size)``."""
     best, best_size = 0.0, sizes[0]
     for n in sizes:
-        a, b = torch.randn(n, n), torch.randn(n, n)
-        seconds = time_call(lambda a=a, b=b: a @ b, repeats)
+        a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+        seconds = time_call(lambda a=a, b=b: a @ b, repeats, device=device)
         gflops = 2 * n**3 / seconds / 1e9
         if gflops > best:
             best, best_size = gflops, n
     return best, best_size
+
+
+def cuda_peak_memory_bytes(run: Callable[[], Any]) -> int:
+    """Peak CUDA bytes allocated during ``run()`` beyond what was allocated before it."""
+    torch.cuda.synchronize()
+    before = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    run()
+    torch.cuda.synchronize()
+    return torch.cuda.max_memory_allocated() - before
 
 
 def _status_kib(field: str) -> int:

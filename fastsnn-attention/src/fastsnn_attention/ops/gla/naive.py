@@ -35,7 +35,7 @@ def naive_recurrent_gla(
     scale = q.shape[-1] ** -0.5 if scale is None else scale
     k, v, g = (_expand_kv(x.float(), n_heads) for x in (k, v, g))
     batch, _, time, key_dim = q.shape
-    state = (torch.zeros(batch, n_heads, key_dim, v.shape[-1]) if initial_state is None
+    state = (torch.zeros(batch, n_heads, key_dim, v.shape[-1], device=q.device) if initial_state is None
              else _expand_kv(initial_state.float(), n_heads))
     outs = []
     for t in range(time):

@@ -45,12 +45,12 @@ def naive_recurrent_linear_attn(
     k, v = _expand_kv(k.float(), n_heads), _expand_kv(v.float(), n_heads)
     batch, _, time, key_dim = q.shape
     if initial_state is None:
-        kv = torch.zeros(batch, n_heads, key_dim, v.shape[-1])
-        z = torch.zeros(batch, n_heads, key_dim)
+        kv = torch.zeros(batch, n_heads, key_dim, v.shape[-1], device=q.device)
+        z = torch.zeros(batch, n_heads, key_dim, device=q.device)
     else:
         kv = _expand_kv(initial_state.kv.float(), n_heads)
         z = _expand_kv(initial_state.z.float(), n_heads) if initial_state.z is not None else torch.zeros(
-            batch, n_heads, key_dim)
+            batch, n_heads, key_dim, device=q.device)
     outs = []
     for t in range(time):
         kv = kv + torch.einsum("bhd,bhe->bhde", k[:, :, t], v[:, :, t])
