@@ -11,8 +11,8 @@ import torch
 
 
 def assert_close(got: torch.Tensor, want: torch.Tensor, rtol: float = 1e-4, atol: float = 1e-5) -> None:
-    """Elementwise closeness with a readable failure (max abs error and where)."""
-    got, want = got.detach().float(), want.detach().float()
+    """Elementwise closeness with a readable failure (max abs error and where); compared on the CPU."""
+    got, want = got.detach().float().cpu(), want.detach().float().cpu()
     if got.shape != want.shape:
         raise AssertionError(f"shape {tuple(got.shape)} != {tuple(want.shape)}")
     err = (got - want).abs()
@@ -27,7 +27,7 @@ def grads(fn: Callable[[], torch.Tensor], inputs: Sequence[torch.Tensor], seed: 
     for x in inputs:
         x.grad = None
     out = fn()
-    weight = torch.randn(out.shape, generator=torch.Generator().manual_seed(seed))
+    weight = torch.randn(out.shape, generator=torch.Generator().manual_seed(seed)).to(out.device)
     (out.float() * weight).sum().backward()
     result = [x.grad.clone() for x in inputs]
     for x in inputs:
