@@ -35,7 +35,8 @@ def _trained(module: nn.Module, x: torch.Tensor, steps: int = 5) -> nn.Module:
 
 @pytest.mark.parametrize("coding", SIGNED_CODINGS)
 def test_pulse_ffn_event_mode_equals_count_mode(coding):
-    ffn = fastsnn.create("ffn", "pulse", d_model=24, d_ff=72, neuron="adaptive_threshold", bias=True).double()
+    ffn = fastsnn.create("ffn", "pulse", d_model=24, d_ff=72, neuron="adaptive_threshold", bias=True,
+                         activation="none").double()  # signed inputs reach the neuron
     x = torch.randn(3, 11, 24, dtype=torch.float64)  # (B, T, d_model): T is tokens, not spike time
     _trained(ffn, x)
     with torch.no_grad():

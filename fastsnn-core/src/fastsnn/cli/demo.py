@@ -46,8 +46,13 @@ def demo(steps: int, attention: str, seed: int) -> None:
     x = next(counting_batches(256, 2, 65, 1, seed))
     logits = model(x[:, :-1])
     click.echo(f"  input {tuple(x[:, :-1].shape)} -> logits {tuple(logits.shape)}")
-    hidden = model.blocks[0].ffn.up(model.blocks[0].ffn_norm(model.embed(x[:, :-1])))
-    spikes = model.blocks[0].ffn.neuron.spikes(hidden)
+    neuron = model.blocks[0].ffn.neuron
+    seen = []
+    handle = neuron.register_forward_pre_hook(lambda _module, args: seen.append(args[0].detach()))
+    with torch.no_grad():
+        model(x[:, :-1])
+    handle.remove()
+    spikes = neuron.spikes(seen[0])
     click.echo(f"  layer-0 FFN neuron: firing rate {spikes.firing_rate:.3f} spikes/neuron, "
                f"sparsity {spikes.sparsity:.1%}, max |count| {int(spikes.counts.abs().max())}")
 
