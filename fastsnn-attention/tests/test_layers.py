@@ -177,3 +177,23 @@ def test_sequence_longer_than_max_seq_len_is_refused(key):
 def test_input_must_be_three_dimensional():
     with pytest.raises(FastSNNError, match=r"input must be \[batch, time, d_model\], got shape \(5, 48\)"):
         make("linear")(torch.randn(5, D_MODEL))
+
+
+def test_rope_rotates_pairs_by_position_and_preserves_relative_scores():
+    from fastsnn_attention.rope import RotaryEmbedding
+
+    rope = RotaryEmbedding(8, base=100.0)
+    x = torch.randn(1, 2, 5, 8)
+    rotated = rope(x, offset=3)
+    theta = 100.0 ** (-torch.arange(0, 8, 2) / 8)
+    angle = (3 + 2) * theta  # token 2 is at absolute position 5
+    pair = x[0, 1, 2].view(4, 2)
+    want = torch.stack([pair[:, 0] * angle.cos() - pair[:, 1] * angle.sin(),
+                        pair[:, 0] * angle.sin() + pair[:, 1] * angle.cos()], dim=-1).flatten()
+    assert_close(rotated[0, 1, 2], want)
+    assert_close(rotated.norm(dim=-1), x.norm(dim=-1))  # rotations keep lengths
+    # q·k depends only on the distance: shifting both positions leaves the scores unchanged
+    q, k = torch.randn(1, 1, 6, 8), torch.randn(1, 1, 6, 8)
+    assert_close(rope(q, 0) @ rope(k, 0).transpose(-1, -2), rope(q, 40) @ rope(k, 40).transpose(-1, -2), atol=1e-4)
+    assert rope(x.to(torch.bfloat16)).dtype == torch.bfloat16
+    assert_close(rope(x.transpose(2, 3).contiguous().transpose(2, 3)), rope(x))  # any strides

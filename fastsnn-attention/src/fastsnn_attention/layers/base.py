@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import nn
 
@@ -35,11 +37,20 @@ class ProjectedAttention(AttentionBase):
         batch, time, _ = x.shape
         return x.view(batch, time, n_heads, self.heads.head_dim).transpose(1, 2)
 
-    def project_qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``x [B, T, d_model]`` → ``q [B, H, T, D]``, ``k [B, Hkv, T, D]``, ``v [B, Hkv, T, D]``."""
+    def project_qkv(
+        self, x: torch.Tensor, qk_map: Callable[[torch.Tensor], torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``x [B, T, d_model]`` → ``q [B, H, T, D]``, ``k [B, Hkv, T, D]``, ``v [B, Hkv, T, D]``.
+
+        ``qk_map`` (an elementwise feature map) is applied to q and k while they are still
+        contiguous ``[B, T, H·D]``, which is cheaper than on the per-head views.
+        """
+        q, k = self.q_proj(x), self.k_proj(x)
+        if qk_map is not None:
+            q, k = qk_map(q), qk_map(k)
         return (
-            self.split_heads(self.q_proj(x), self.heads.n_heads),
-            self.split_heads(self.k_proj(x), self.heads.n_kv_heads),
+            self.split_heads(q, self.heads.n_heads),
+            self.split_heads(k, self.heads.n_kv_heads),
             self.split_heads(self.v_proj(x), self.heads.n_kv_heads),
         )
 

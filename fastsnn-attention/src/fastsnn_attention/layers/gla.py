@@ -80,8 +80,8 @@ class GatedLinearAttention(ProjectedAttention):
     def forward(self, x: torch.Tensor, cache: GLACache | None = None) -> torch.Tensor:
         """``x [B, T, d_model]`` → ``[B, T, d_model]``."""
         self.check_cache(x, cache)
-        q, k, v = self.project_qkv(x)  # (B, H, T, D), (B, Hkv, T, D) ×2
-        q, k, g = F.relu(q), F.relu(k), self.log_decay(x)
+        q, k, v = self.project_qkv(x, qk_map=F.relu)  # relu(q) (B, H, T, D), relu(k), v (B, Hkv, T, D)
+        g = self.log_decay(x)  # (B, Hkv, T, D)
         if cache is not None and x.shape[1] == 1:
             o, cache.state = recurrent_gla(q, k, v, g, initial_state=cache.state)
         else:

@@ -80,8 +80,7 @@ class LinearAttention(ProjectedAttention):
     def forward(self, x: torch.Tensor, cache: LinearAttentionCache | None = None) -> torch.Tensor:
         """``x [B, T, d_model]`` → ``[B, T, d_model]``; with a cache, one token costs O(1) in the prefix."""
         self.check_cache(x, cache)
-        q, k, v = self.project_qkv(x)  # (B, H, T, D), (B, Hkv, T, D) ×2
-        q, k = self.feature_map(q), self.feature_map(k)
+        q, k, v = self.project_qkv(x, qk_map=self.feature_map)  # φ(q) (B, H, T, D), φ(k), v (B, Hkv, T, D)
         normalize = self.norm == "z"
         if cache is None:
             o, _ = chunk_linear_attn(q, k, v, normalize=normalize, chunk_size=self.chunk_size, eps=self.eps)

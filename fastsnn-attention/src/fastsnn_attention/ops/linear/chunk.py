@@ -96,7 +96,9 @@ def chunk_linear_attn(
         return x.reshape(x.shape[0], x.shape[1], n_chunks, chunk_size, x.shape[-1])
 
     # Queries as [B, Hkv, G, N, C, Dk]; keys/values/states get a broadcast group axis at dim 2.
-    q_c = chunked(q).view(batch, n_kv_heads, -1, n_chunks, chunk_size, key_dim) * scale
+    q_c = chunked(q).view(batch, n_kv_heads, -1, n_chunks, chunk_size, key_dim)
+    if not normalize:  # normalised, the scale cancels except against eps: divide eps by it instead
+        q_c = q_c * scale
     k_c = chunked(k).unsqueeze(2)  # (B, Hkv, 1, N, C, Dk)
     v_c = chunked(v).unsqueeze(2)  # (B, Hkv, 1, N, C, Dv)
     state0 = None if initial_state is None else initial_state.kv.float()  # (B, Hkv, Dk, Dv)
@@ -114,7 +116,7 @@ def chunk_linear_attn(
     scores = (q_c @ k_c.transpose(-1, -2)).tril_()  # (B, Hkv, G, N, C, C), causal within the chunk
     out = (scores @ v_c).add_(q_c @ kv_before)  # (B, Hkv, G, N, C, Dv[+1]); in place: fresh matmul outputs
     if normalize:
-        out = out[..., :-1] / (out[..., -1:] + eps)
+        out = out[..., :-1] / (out[..., -1:] + eps / scale)  # = scale·num / (scale·den + eps)
 
     o = merge_groups(out.flatten(3, 4))[:, :, :time].to(q.dtype)  # (B, Hq, T, Dv)
     if not output_final_state:
