@@ -53,8 +53,11 @@ def test_attention_benchmark_quick_run_reports_every_section():
     sections = [row["section"] for row in rows]
     assert sections.count("matmul_peak") == 1 and sections.count("swa_time") == 2
     linear = [r for r in rows if r["section"] == "linear_fwd_bwd"]
-    assert [r["T"] for r in linear] == [64, 64, 128]  # the recurrent form is skipped above 64
+    assert [(r["T"], r["impl"]) for r in linear] == [
+        (64, "chunked C=64"), (64, "chunked C=128"), (64, "recurrent (token loop)"),
+        (128, "chunked C=64"), (128, "chunked C=128")]  # the recurrent form is skipped above 64
     assert linear[0]["speedup_vs_recurrent"] > 0 and linear[0]["gflops"] >= 0 and linear[0]["pct_of_matmul_peak"] >= 0
+    assert "speedup_vs_recurrent" not in linear[3]
     assert rows[-1]["fwd_growth"] > 0 and messages
 
 

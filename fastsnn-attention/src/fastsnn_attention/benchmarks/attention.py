@@ -33,7 +33,8 @@ class AttentionBenchmark:
         model_config = ConfigDict(extra="forbid")
         sections: list[Section] = Field(["linear", "swa", "memory"], description="which parts to run")
         linear_seq_lens: list[int] = Field([512, 1024, 2048, 4096, 8192], description="T for linear attention")
-        recurrent_max_seq_len: int = Field(8192, gt=0, description="skip the (slow) recurrent form above this T")
+        recurrent_max_seq_len: int = Field(
+            4096, gt=0, description="skip the recurrent token loop above this T (at 8192 its fwd+bwd takes minutes)")
         swa_seq_lens: list[int] = Field([1024, 2048, 4096, 8192, 16384], description="T for SWA time per token")
         window: int = Field(512, gt=0, description="SWA window W")
         memory_seq_len: int = Field(8192, gt=0, description="T of the SWA peak-memory comparison")
@@ -41,7 +42,8 @@ class AttentionBenchmark:
         heads: int = Field(8, gt=0)
         head_dim: int = Field(64, gt=0)
         batch: int = Field(1, gt=0)
-        chunk_size: int = Field(64, gt=0, description="chunk C of the chunked linear form")
+        chunk_sizes: list[int] = Field([64, 128], min_length=1,
+                                       description="chunks C of the chunked linear form (64 is the layer default)")
         repeats: int = Field(3, gt=0, description="timed runs per case (median reported), after one warm-up")
         threads: int = Field(2, gt=0, description="torch intra-op threads")
         device: str = Field("cpu", description="'cpu' or a CUDA device ('cuda'); CUDA timings are synchronised")
@@ -72,21 +74,25 @@ class AttentionBenchmark:
         rows: list[dict[str, Any]] = [{"section": "matmul_peak", "impl": f"matmul {size}x{size}", "gflops": round(peak, 1)}]
         shape = {"heads": p.heads, "head_dim": p.head_dim, "batch": p.batch, "device": p.device}
         for seq_len in p.linear_seq_lens:
-            chunk_s = time_call(linear_fwd_bwd("chunked", seq_len, chunk_size=p.chunk_size, **shape), p.repeats,
-                                device=p.device)
-            gflops = linear_flops_fwd_bwd(seq_len, p.heads, p.head_dim, p.batch, p.chunk_size) / chunk_s / 1e9
-            row = {"section": "linear_fwd_bwd", "T": seq_len, "impl": f"chunked C={p.chunk_size}",
-                   "ms": round(chunk_s * 1e3, 2), "gflops": round(gflops, 1),
-                   "pct_of_matmul_peak": round(100 * gflops / peak, 1)}
-            progress(f"linear T={seq_len} chunked: {chunk_s * 1e3:.1f} ms, {gflops:.1f} GFLOP/s")
-            rows.append(row)
+            chunked_rows = []
+            for chunk_size in p.chunk_sizes:
+                chunk_s = time_call(linear_fwd_bwd("chunked", seq_len, chunk_size=chunk_size, **shape), p.repeats,
+                                    device=p.device)
+                gflops = linear_flops_fwd_bwd(seq_len, p.heads, p.head_dim, p.batch, chunk_size) / chunk_s / 1e9
+                chunked_rows.append({"section": "linear_fwd_bwd", "T": seq_len, "impl": f"chunked C={chunk_size}",
+                                     "ms": round(chunk_s * 1e3, 2), "gflops": round(gflops, 1),
+                                     "pct_of_matmul_peak": round(100 * gflops / peak, 1)})
+                progress(f"linear T={seq_len} chunked C={chunk_size}: {chunk_s * 1e3:.1f} ms, {gflops:.1f} GFLOP/s "
+                         f"({100 * gflops / peak:.0f}% of peak)")
+            rows += chunked_rows
             if seq_len <= p.recurrent_max_seq_len:
                 # seconds per run and no one-time costs worth a warm-up: one timed run
                 rec_s = time_call(linear_fwd_bwd("recurrent", seq_len, **shape), 1, warmup=0, device=p.device)
-                row["speedup_vs_recurrent"] = round(rec_s / chunk_s, 1)
+                for row in chunked_rows:
+                    row["speedup_vs_recurrent"] = round(rec_s / (row["ms"] / 1e3), 1)
                 rows.append({"section": "linear_fwd_bwd", "T": seq_len, "impl": "recurrent (token loop)",
                              "ms": round(rec_s * 1e3, 2)})
-                progress(f"linear T={seq_len} recurrent: {rec_s * 1e3:.1f} ms ({rec_s / chunk_s:.1f}x slower)")
+                progress(f"linear T={seq_len} recurrent: {rec_s * 1e3:.1f} ms")
         return rows
 
     def _swa(self, progress: Callable[[str], None]) -> list[dict[str, Any]]:
@@ -134,7 +140,7 @@ class AttentionBenchmark:
         lin = {"heads": p.heads, "head_dim": p.head_dim, "batch": p.batch}
         seq_len = min(2048, p.recurrent_max_seq_len)
         for impl in ("chunked", "recurrent"):
-            peak = self._peak("linear_fwd_bwd", impl=impl, seq_len=seq_len, chunk_size=p.chunk_size, **lin)
+            peak = self._peak("linear_fwd_bwd", impl=impl, seq_len=seq_len, chunk_size=p.chunk_sizes[0], **lin)
             rows.append({"section": "linear_memory", "T": seq_len, "impl": f"{impl} fwd+bwd",
                          "peak_mib": round(peak / MIB, 1)})
             progress(f"linear memory T={seq_len} {impl}: {peak / MIB:.1f} MiB peak")

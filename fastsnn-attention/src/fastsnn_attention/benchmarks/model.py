@@ -42,7 +42,7 @@ class ModelBenchmark:
         window: int = Field(512, gt=0, description="SWA window in the hybrid layouts")
         ffn: Union[str, dict[str, Any]] = Field("pulse", description="FFN component reference")
         neuron: Union[str, dict[str, Any]] = Field("adaptive_threshold", description="FFN spiking neuron reference")
-        decode_steps: int = Field(8, gt=0, description="tokens timed one by one after each prefill")
+        decode_steps: int = Field(16, gt=0, description="tokens timed one by one after each prefill (best reported)")
         repeats: int = Field(1, gt=0, description="prefills per (layout, T); the median is reported")
         threads: int = Field(2, gt=0, description="torch intra-op threads")
         seed: int = 0
