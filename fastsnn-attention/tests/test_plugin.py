@@ -63,7 +63,8 @@ def test_attention_benchmark_quick_run_reports_every_section():
 
 def test_model_benchmark_quick_run_compares_layouts():
     bench = fastsnn.create("benchmark", "model", layouts=["hybrid_alt", "softmax"], seq_lens=[16, 32], d_model=32,
-                           n_layers=2, n_heads=2, vocab_size=50, window=8, neuron="test_round", decode_steps=2)
+                           n_layers=2, n_heads=2, vocab_size=50, window=8, neuron="test_round", decode_steps=2,
+                           rounds=1)
     rows = bench(lambda message: None)
     assert [(r["layout"], r["T"]) for r in rows] == [("hybrid_alt", 16), ("hybrid_alt", 32), ("softmax", 16),
                                                       ("softmax", 32)]

@@ -43,7 +43,7 @@ class ModelBenchmark:
         ffn: Union[str, dict[str, Any]] = Field("pulse", description="FFN component reference")
         neuron: Union[str, dict[str, Any]] = Field("adaptive_threshold", description="FFN spiking neuron reference")
         decode_steps: int = Field(16, gt=0, description="tokens timed one by one after each prefill (best reported)")
-        repeats: int = Field(1, gt=0, description="prefills per (layout, T); the median is reported")
+        rounds: int = Field(2, gt=0, description="passes over the whole sweep; the best time per (layout, T) is kept")
         threads: int = Field(2, gt=0, description="torch intra-op threads")
         seed: int = 0
 
@@ -66,44 +66,50 @@ class ModelBenchmark:
         previous_threads = torch.get_num_threads()
         torch.set_num_threads(p.threads)
         try:
-            rows = [row for layout in p.layouts for row in self._run_layout(layout, progress)]
+            models = {layout: self.build(layout) for layout in p.layouts}
+            generator = torch.Generator().manual_seed(p.seed)
+            prompts = {t: torch.randint(0, p.vocab_size, (1, t), generator=generator) for t in p.seq_lens}
+            best: dict[tuple[str, int], dict[str, Any]] = {}
+            # Rounds over the whole sweep, layouts taking turns at each T, best time per cell: load
+            # from other jobs then hits every cell alike and rarely twice.
+            for round_idx in range(p.rounds):
+                for seq_len, prompt in prompts.items():
+                    for layout, model in models.items():
+                        row = self._measure(layout, model, prompt)
+                        progress(f"round {round_idx + 1}/{p.rounds} {layout} T={seq_len}: prefill "
+                                 f"{row['prefill_s']:.3f} s, decode {row['decode_ms_per_token']:.1f} ms/token")
+                        kept = best.setdefault((layout, seq_len), row)
+                        kept["prefill_s"] = min(kept["prefill_s"], row["prefill_s"])
+                        kept["decode_ms_per_token"] = min(kept["decode_ms_per_token"], row["decode_ms_per_token"])
         finally:
             torch.set_num_threads(previous_threads)
+        rows = [best[(layout, t)] for layout in p.layouts for t in p.seq_lens]
+        for row in rows:
+            row["prefill_tokens_per_s"] = round(row["T"] / row["prefill_s"], 1)
         self._add_ratios(rows)
         return rows
 
     @torch.inference_mode()
-    def _run_layout(self, layout: str, progress: Callable[[str], None]) -> list[dict[str, Any]]:
+    def _measure(self, layout: str, model: torch.nn.Module, prompt: torch.Tensor) -> dict[str, Any]:
+        """Prefill ``prompt (1, T)`` into a fresh cache, then time single-token decoding (best step)."""
         p = self.p
-        model = self.build(layout)
-        generator = torch.Generator().manual_seed(p.seed)
-        rows = []
-        for seq_len in p.seq_lens:
-            prompt = torch.randint(0, p.vocab_size, (1, seq_len), generator=generator)
-            prefill_times = []
-            for _ in range(p.repeats):
-                cache = model.init_cache(1)
-                start = time.perf_counter()
-                logits = model(prompt, cache=cache)
-                prefill_times.append(time.perf_counter() - start)
-            prefill_s = sorted(prefill_times)[len(prefill_times) // 2]
-            token = logits[:, -1:].argmax(-1)
-            model(token, cache=cache)  # warm-up decode step
-            seen = cache.seen
+        cache = model.init_cache(1)
+        start = time.perf_counter()
+        logits = model(prompt, cache=cache)
+        prefill_s = time.perf_counter() - start
+        token = logits[:, -1:].argmax(-1)
+        model(token, cache=cache)  # warm-up decode step
+        seen = cache.seen
 
-            def decode_one(cache=cache, token=token) -> None:
-                model(token, cache=cache)
+        def decode_one() -> None:
+            model(token, cache=cache)
 
-            decode_s = time_call(decode_one, p.decode_steps, warmup=0)
-            rows.append({
-                "section": "model", "layout": layout, "T": seq_len,
-                "prefill_s": round(prefill_s, 3), "prefill_tokens_per_s": round(seq_len / prefill_s, 1),
-                "decode_ms_per_token": round(decode_s * 1e3, 2), "decode_prefix": seen,
-                "cache_mib_per_seq": round(cache.nbytes() / MIB, 3),
-            })
-            progress(f"{layout} T={seq_len}: prefill {seq_len / prefill_s:.0f} tok/s, decode {decode_s * 1e3:.1f} "
-                     f"ms/token, cache {cache.nbytes() / MIB:.2f} MiB")
-        return rows
+        decode_s = time_call(decode_one, p.decode_steps, warmup=0)
+        return {
+            "section": "model", "layout": layout, "T": prompt.shape[1],
+            "prefill_s": round(prefill_s, 3), "decode_ms_per_token": round(decode_s * 1e3, 2),
+            "decode_prefix": seen, "cache_mib_per_seq": round(cache.nbytes() / MIB, 3),
+        }
 
     @staticmethod
     def _add_ratios(rows: list[dict[str, Any]]) -> None:
