@@ -35,7 +35,7 @@ class LinearAttention(ProjectedAttention):
 
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid")
-        feature_map: str = Field("relu", description="feature map φ applied to q and k (see fastsnn_attention.feature_maps)")
+        feature_map: str = Field("relu", description="feature map φ applied to q and k: relu, elu1, softplus, relu2, identity, or one added through fastsnn_attention.feature_maps")
         norm: Literal["z", "rmsnorm", "none"] = Field(
             "z", description="'z': divide by φ(q)·Σφ(k) (needs a non-negative φ); 'rmsnorm': per-head RMSNorm "
             "of the output instead; 'none': raw sums")
