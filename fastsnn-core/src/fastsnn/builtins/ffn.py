@@ -11,7 +11,6 @@ from torch.nn import functional as F
 
 from fastsnn.factory import build_ref
 
-
 ACTIVATIONS = {"relu": F.relu, "silu": F.silu, "gelu": F.gelu, "none": None}
 
 
