@@ -131,24 +131,9 @@ def save_model(model: nn.Module, directory: str | Path, metadata: dict[str, Any]
 
 
 def load_state(directory: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Read the weights and metadata written by :func:`save_model`."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
+    """Read the weights and metadata written by :func:`save_model` (errors name the file)."""
     directory = Path(directory)
-    weights, meta = directory / WEIGHTS_FILE, directory / META_FILE
-    for f in (weights, meta):
-        if not f.exists():
-            raise FastSNNError(f"{f} not found: a FastSNN model folder holds {WEIGHTS_FILE} and {META_FILE}")
-    try:
-        metadata = json.loads(meta.read_text())
-    except json.JSONDecodeError as err:
-        raise FastSNNError(f"{meta}:{err.lineno}: invalid JSON: {err.msg}") from None
-    try:
-        state = load_file(str(weights))
-    except (SafetensorError, OSError, ValueError) as err:
-        raise FastSNNError(f"{weights}: not a readable safetensors file: {err}") from None
-    return state, metadata
+    return read_tensors(directory / WEIGHTS_FILE), read_json(directory / META_FILE)
 
 
 def load_into(model: nn.Module, state: dict[str, torch.Tensor], source: str = "checkpoint") -> None:
