@@ -8,6 +8,7 @@ torch.Size([8, 65])
 
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Literal
@@ -65,15 +66,17 @@ class CharTokenizer:
                 "build the tokenizer from text that contains it, or use the byte tokenizer"
             ) from None
 
-    def decode(self, ids: torch.Tensor | list[int]) -> str:
-        """Ids ``[len]`` → text (byte ids that are not valid UTF-8 become U+FFFD)."""
-        values = ids.tolist() if isinstance(ids, torch.Tensor) else list(ids)
-        bad = [v for v in values if not 0 <= v < self.vocab_size]
-        if bad:
-            raise FastSNNError(f"token id {bad[0]} is outside the tokenizer's vocabulary (0..{self.vocab_size - 1})")
-        if self.kind == "byte":
-            return bytes(values).decode("utf-8", errors="replace")
-        return "".join(self.chars[v] for v in values)
+    def decode(self, ids: torch.Tensor | list[int], unknown: Literal["error", "replace"] = "error") -> str:
+        """Ids ``[len]`` → text, multi-byte UTF-8 characters whole (invalid byte sequences become U+FFFD).
+
+        :param unknown: what an id outside the vocabulary does: ``"error"`` raises, ``"replace"``
+            shows it as U+FFFD (a model's vocabulary may be larger than its tokenizer's).
+        """
+        return self.decoder(unknown).decode(ids, final=True)
+
+    def decoder(self, unknown: Literal["error", "replace"] = "error") -> TokenDecoder:
+        """An incremental decoder for ids that arrive a few at a time (streamed generation)."""
+        return TokenDecoder(self, unknown)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready description (store it next to a checkpoint to decode its outputs later)."""
@@ -85,6 +88,57 @@ class CharTokenizer:
         if not isinstance(data, dict) or "kind" not in data:
             raise FastSNNError(f"a tokenizer description needs a 'kind', got {data!r}")
         return cls(data["kind"], data.get("chars"))
+
+
+class TokenDecoder:
+    """Ids → text, fed a few ids at a time; a character split over several calls comes out whole.
+
+    With the byte tokenizer a character such as ``é`` (bytes ``C3 A9``) is two ids; decoding them one
+    at a time would give two U+FFFD. This decoder holds back the bytes of an unfinished character
+    until the rest arrives (``codecs`` incremental UTF-8 decoder, errors replaced by U+FFFD)::
+
+        dec = CharTokenizer.bytes().decoder()
+        dec.decode([99, 97, 102, 0xC3])   # 'caf'
+        dec.decode([0xA9])                # 'é'
+        dec.decode([], final=True)        # '' (an unfinished character would be flushed as U+FFFD)
+
+    :param unknown: ``"error"`` raises :class:`FastSNNError` for an id outside the vocabulary,
+        ``"replace"`` emits U+FFFD for it (after flushing any unfinished character).
+    """
+
+    def __init__(self, tokenizer: CharTokenizer, unknown: Literal["error", "replace"] = "error") -> None:
+        if unknown not in ("error", "replace"):
+            raise FastSNNError(f"unknown must be 'error' or 'replace', got {unknown!r}")
+        self.tokenizer, self.unknown = tokenizer, unknown
+        self._bytes = codecs.getincrementaldecoder("utf-8")(errors="replace") if tokenizer.kind == "byte" else None
+
+    def decode(self, ids: torch.Tensor | list[int] | int, final: bool = False) -> str:
+        """The text completed by ``ids`` (``[len]``, or one id); ``final=True`` flushes what is held back."""
+        if isinstance(ids, torch.Tensor):
+            if ids.dim() > 1 or ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
+                raise FastSNNError(f"decode takes a 1-D tensor of integer token ids, got {ids.dtype} {tuple(ids.shape)}")
+            values = ids.reshape(-1).tolist()
+        else:
+            values = [ids] if isinstance(ids, int) else list(ids)
+        size, parts, run = self.tokenizer.vocab_size, [], []
+        for v in values:
+            if isinstance(v, bool) or not hasattr(v, "__index__"):
+                raise FastSNNError(f"token ids must be integers, got {v!r}")
+            v = int(v)
+            if 0 <= v < size:
+                run.append(v)
+                continue
+            if self.unknown == "error":
+                raise FastSNNError(f"token id {v} is outside the tokenizer's vocabulary (0..{size - 1})")
+            parts.append(self._known(run, final=True) + "\ufffd")  # an unfinished character ends here
+            run = []
+        parts.append(self._known(run, final=final))
+        return "".join(parts)
+
+    def _known(self, ids: list[int], final: bool) -> str:
+        if self._bytes is None:
+            return "".join(self.tokenizer.chars[v] for v in ids)
+        return self._bytes.decode(bytes(ids), final=final)
 
 
 @dataclass

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from pydantic import ValidationError
+
 from fastsnn.config.model import ModelConfig
 from fastsnn.config.refs import ComponentRef
-from fastsnn.errors import FastSNNError
+from fastsnn.errors import FastSNNError, format_validation_error
 from fastsnn.model.cache import ModelCache
+from fastsnn.model_folder import load_into, missing_component_hint, read_model_folder, save_model_folder
 
 
 class Block(nn.Module):
@@ -24,7 +28,7 @@ class Block(nn.Module):
         self.attn = attention.build(d_model=d, n_heads=config.n_heads, layer_idx=layer_idx,
                                     max_seq_len=config.max_seq_len)
         self.ffn_norm = config.norm.build(dim=d)
-        self.ffn = config.ffn.build(d_model=d, d_ff=config.ffn_width, neuron=config.neuron)
+        self.ffn = config.ffn.build(d_model=d, d_ff=config.ffn_width, neuron=config.neuron.build())
 
     def forward(self, x: torch.Tensor, cache: Any = None) -> torch.Tensor:  # x: (B, T, d)
         x = x + self.attn(self.attn_norm(x), cache)
@@ -45,6 +49,19 @@ class SpikingLM(nn.Module):
         self.apply(self._init_weights)
         if config.tie_embeddings:
             self.head.weight = self.embed.weight
+
+    def save_pretrained(self, directory: str | Path, *, metadata: dict[str, Any] | None = None,
+                        tokenizer: dict[str, Any] | None = None) -> Path:
+        """Write this model as a model folder (see :mod:`fastsnn.model_folder`); returns the folder.
+
+        :raises FastSNNError: a weight holds NaN/inf (naming it), or ``directory`` cannot be written.
+        """
+        return save_model_folder(self, directory, metadata=metadata, tokenizer=tokenizer)
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path) -> SpikingLM:
+        """Same as :func:`fastsnn.from_pretrained`."""
+        return from_pretrained(path)
 
     def _init_weights(self, module: nn.Module) -> None:
         if isinstance(module, (nn.Linear, nn.Embedding)):
@@ -119,8 +136,8 @@ class SpikingLM(nn.Module):
         """
         if max_new_tokens < 0:
             raise FastSNNError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
-        if temperature < 0:
-            raise FastSNNError(f"temperature must be >= 0, got {temperature}")
+        if not temperature >= 0:  # NaN too
+            raise FastSNNError(f"temperature must be a number >= 0 (0 is greedy), got {temperature}")
         if top_k is not None and top_k <= 0:
             raise FastSNNError(f"top_k must be positive, got {top_k}")
         if top_p is not None and not 0 < top_p <= 1:
@@ -151,20 +168,65 @@ def sample_next(
     top_p: float | None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Pick one token per row of ``logits (B, V)`` → ``(B, 1)``."""
+    """Pick one token per row of ``logits (B, V)`` → int64 ``(B, 1)``.
+
+    - ``temperature == 0``: greedy, ``argmax`` (the lowest id among equal largest logits);
+      ``top_k`` and ``top_p`` change nothing.
+    - Otherwise one draw from ``softmax(logits / temperature)`` (in float64) restricted to a set of
+      the most likely tokens, ranked by logit with ties broken towards the lower id (as ``argmax``):
+
+      - ``top_k``: exactly the ``min(top_k, V)`` first tokens of that ranking;
+      - ``top_p``: then the smallest prefix of the ranking whose probability (renormalised over
+        the ``top_k`` set) reaches ``top_p``, i.e. a token is kept while the mass ranked before it
+        is below ``top_p`` (``[0.5, 0.25, 0.25]`` with ``top_p=0.5`` keeps token 0 alone). The
+        comparison allows 1e-6 for rounding (logits are usually float32), so a mass of exactly
+        ``top_p`` computed a hair low does not add a token. ``top_p=1`` keeps every token; the
+        most likely token is always kept.
+
+    Without ``top_k``/``top_p`` the draw is ``torch.multinomial`` over the softmax in id order.
+    """
     if temperature == 0:
         return logits.argmax(-1, keepdim=True)
-    logits = logits.float() / temperature
+    scores = logits.double()
+    if top_k is None and (top_p is None or top_p >= 1):
+        return torch.multinomial((scores / temperature).softmax(-1), 1, generator=generator)
+    # rank by logit (invariant to temperature); stable: equal logits keep id order
+    ranked, order = torch.sort(scores, dim=-1, descending=True, stable=True)  # (B, V)
+    keep = torch.ones_like(ranked, dtype=torch.bool)
     if top_k is not None:
-        kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
+        keep[:, top_k:] = False
     if top_p is not None and top_p < 1:
-        sorted_logits, order = torch.sort(logits, descending=True)
-        probs = sorted_logits.softmax(-1)
-        drop = probs.cumsum(-1) - probs > top_p  # keep the smallest prefix reaching top_p
-        sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
-        logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
-    return torch.multinomial(logits.softmax(-1), 1, generator=generator)
+        probs = (ranked / temperature).masked_fill(~keep, float("-inf")).softmax(-1)
+        before = torch.cat([torch.zeros_like(probs[:, :1]), probs.cumsum(-1)[:, :-1]], dim=-1)
+        keep &= before < top_p - 1e-6
+        keep[:, 0] = True
+    allowed = torch.zeros_like(keep).scatter(-1, order, keep)  # back to id order
+    probs = (scores / temperature).masked_fill(~allowed, float("-inf")).softmax(-1)
+    return torch.multinomial(probs, 1, generator=generator)
+
+
+def from_pretrained(path: str | Path) -> SpikingLM:
+    """Load a :class:`SpikingLM` from a model folder (or a run / checkpoint directory, whose
+    ``latest`` step is used), in eval mode.
+
+    The weights' checksum is verified, the saved config is validated against the registry (a
+    component whose plugin is missing names the package to install), and every tensor name, shape
+    and dtype is checked.
+
+    :raises FastSNNError: any of those checks failing, naming the file.
+    """
+    meta, tensors, folder = read_model_folder(path)
+    model_cfg = meta.get("model")
+    if model_cfg is None:
+        raise FastSNNError(f"{folder}/config.json has no 'model' config; it was not written for a FastSNN language model")
+    try:
+        config = ModelConfig.model_validate(model_cfg)
+    except ValidationError as err:
+        raise FastSNNError(f"{folder}/config.json: the saved model config cannot be built here"
+                           f"{missing_component_hint(meta)}:\n" + format_validation_error(err, "model")) from None
+    model = SpikingLM(config)
+    load_into(model, tensors, source=f"{folder}/model.safetensors")
+    return model.eval()
 
 
 def build_model(config: ModelConfig | dict) -> SpikingLM:
