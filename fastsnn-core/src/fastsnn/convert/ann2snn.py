@@ -14,7 +14,6 @@ from torch import nn
 from fastsnn.convert.engine import convert
 from fastsnn.convert.report import ConversionReport
 from fastsnn.errors import FastSNNError
-from fastsnn.kinds import DEFAULT_NEURON
 
 
 class TinyANN(nn.Module):
@@ -43,7 +42,7 @@ def convert_ann_to_snn(
     ann: nn.Module,
     d_model_fallback: int = 128,
     *,
-    neuron: str | dict = DEFAULT_NEURON,
+    neuron: str | dict = "adaptive_threshold",
     return_report: bool = False,
 ) -> nn.Module | tuple[nn.Module, ConversionReport]:
     """Convert ``ann`` (left untouched) into a spiking copy with every registered rule.
