@@ -9,14 +9,17 @@ Event trains put time first: ``events[t, ...]`` has the shape of the counts.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 
 from fastsnn.errors import FastSNNError
+from fastsnn.params import Component, Params
 
 
-class SpikeCoding(ABC):
-    """Base class of registered codings (kind ``coding``)."""
+class SpikeCoding(Component, ABC):
+    """Base class of registered codings (kind ``coding``). Hyperparameters: a nested ``Params``."""
 
     #: name under which the coding is registered (set by subclasses)
     name: str = "coding"
@@ -38,6 +41,9 @@ class SpikeCoding(ABC):
         """Counts ``[*S]`` (integer values) → events ``[T, *S]`` (int8). ``num_steps=None`` picks
         the minimum; a count that does not fit an explicit ``num_steps`` is an error."""
 
+    def __init__(self, *, params: Params | Mapping[str, Any] | None = None, **values: Any) -> None:
+        self.init_params(params, values)
+
     def decode(self, events: torch.Tensor) -> torch.Tensor:
         """Events ``[T, *S]`` → counts ``[*S]`` (int64), exactly."""
         check_events(events, self)
@@ -46,7 +52,24 @@ class SpikeCoding(ABC):
         return (events.to(torch.int64) * weights.view(shape)).sum(0)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
+        return f"{type(self).__name__}({self.params_repr()})"
+
+
+class IntegrateFireCoding(SpikeCoding):
+    """The event-mode contract: a linear coding whose events an integrate-and-fire neuron emits.
+
+    Event-driven inference (``fastsnn_neurons.event_mode``) replays a count neuron as an IF
+    neuron: its membrane integrates the input, and at each step ``t`` it fires
+    ``e_t = fire(residual, t, T)`` (``residual`` = membrane in threshold units) and soft-resets
+    ``residual -= e_t · w_t``. After ``T`` steps ``Σ_t w_t e_t`` equals the neuron's count.
+    A coding that implements :meth:`fire` this way can be used in event mode, whatever plugin
+    registers it (it needs only ``fastsnn-core``).
+    """
+
+    @abstractmethod
+    def fire(self, residual: torch.Tensor, step: int, num_steps: int) -> torch.Tensor:
+        """One step's events (int8, shape of ``residual``) from the membrane ``residual`` (in
+        threshold units, float); the caller then soft-resets ``residual -= e · w_step``."""
 
 
 def check_events(events: torch.Tensor, coding: SpikeCoding) -> None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from pydantic import ValidationError
+
 
 class FastSNNError(Exception):
     """Base class of every error FastSNN raises on purpose (bad input, bad plugin, ...).
@@ -24,7 +28,8 @@ class UnknownComponentError(FastSNNError, KeyError):
         close = difflib.get_close_matches(self.name, self.available, n=1, cutoff=0.5)
         if close:
             msg += f" (did you mean {close[0]!r}?)"
-        msg += f"; available {self.kind} components: " + (", ".join(sorted(self.available)) or "none")
+        what = "kinds" if self.kind == "component kind" else f"{self.kind} components"
+        msg += f"; available {what}: " + (", ".join(sorted(self.available)) or "none")
         if self.hint:
             msg += f". {self.hint}"
         return msg
@@ -43,3 +48,23 @@ class PluginError(FastSNNError):
 
 class ConfigError(FastSNNError):
     """A config file is missing, unreadable or malformed."""
+
+
+def format_loc(loc: tuple[Any, ...] | list[Any], prefix: str = "") -> str:
+    """``("layers", 3, "window")`` → ``layers[3].window`` (``prefix`` goes in front: ``model.layers[3]``)."""
+    out = prefix
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def format_validation_error(err: ValidationError, prefix: str = "") -> str:
+    """Render a pydantic error as ``path: message`` lines, e.g. ``model.layers[3].window: ...``."""
+    lines = []
+    for item in err.errors():
+        path = format_loc(item["loc"], prefix)
+        lines.append(f"  {path or '(root)'}: {item['msg']}")
+    return "\n".join(lines)

@@ -5,35 +5,24 @@ from __future__ import annotations
 from typing import Any
 
 from fastsnn.plugins import get_registry
-from fastsnn.registry import KIND_HOOKS
 
 
 def create(kind: str, name: str, /, **params: Any) -> Any:
     """Build a registered component, e.g. ``create("attention", "swa", d_model=128, n_heads=4, window=64)``.
 
-    ``params`` are validated by the component's ``Params`` model (unknown or wrong values raise a
-    :class:`fastsnn.FastSNNError` saying which); builder context for the kind (``d_model``,
-    ``n_heads`` … see :data:`fastsnn.registry.KIND_CONTEXT`) is passed through.
+    ``params`` are validated by the component's ``Params`` model; builder context for the kind
+    (``d_model``, ``n_heads`` … see ``fastsnn.kinds``) is passed through.
+
+    :raises FastSNNError: unknown kind or name (with "did you mean" and what to install), missing
+        context, invalid params, or a factory that failed (naming the component and its plugin).
     """
     return get_registry().create(kind, name, **params)
 
 
 def build_ref(kind: str, ref: Any, **context: Any) -> Any:
-    """Build from a config reference: a name, a ``{"name": ..., **params}`` dict or a ComponentRef."""
-    from fastsnn.config.refs import ComponentRef
-
-    if isinstance(ref, ComponentRef):
-        return ref.build(**context)
-    if isinstance(ref, str):
-        return create(kind, ref, **context)
-    if isinstance(ref, dict):
-        if "name" not in ref:
-            from fastsnn.errors import FastSNNError
-
-            raise FastSNNError(f"a {kind} reference needs a 'name', got {ref!r}")
-        params = {k: v for k, v in ref.items() if k != "name"}
-        return create(kind, ref["name"], **context, **params)
-    return ref  # already a module/object
+    """Build from a config reference — a name, a ``{"name": ..., **params}`` mapping or a
+    ComponentRef — with the builder's ``context``; an already built object is returned as it is."""
+    return get_registry().build_ref(kind, ref, **context)
 
 
 def components(kind: str | None = None) -> list[dict[str, Any]]:
@@ -43,5 +32,5 @@ def components(kind: str | None = None) -> list[dict[str, Any]]:
 
 
 def kinds() -> list[str]:
-    """The component kinds plugins can register."""
-    return list(KIND_HOOKS)
+    """The component kinds plugins can register (core's and those plugins declared)."""
+    return list(get_registry().kinds)

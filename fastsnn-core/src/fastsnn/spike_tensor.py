@@ -6,10 +6,11 @@ from typing import Literal, Union
 
 import torch
 
-from fastsnn.coding import SpikeCoding
+from fastsnn.coding import SpikeCoding, check_events
 from fastsnn.errors import FastSNNError
+from fastsnn.plugins import get_registry
 
-Kind = Literal["dense", "count", "event"]
+View = Literal["dense", "count", "event"]
 CodingLike = Union[str, SpikeCoding]
 
 
@@ -17,9 +18,7 @@ def resolve_coding(coding: CodingLike) -> SpikeCoding:
     """A coding object from a registered name (or the object itself)."""
     if isinstance(coding, SpikeCoding):
         return coding
-    from fastsnn.plugins import get_registry
-
-    return get_registry().create("coding", coding)
+    return get_registry().build_ref("coding", coding)
 
 
 class SpikeTensor:
@@ -35,10 +34,10 @@ class SpikeTensor:
     count ↔ event is exact; event → dense is exact up to the scale's float precision.
     """
 
-    __slots__ = ("_coding", "_counts", "_dense", "_events", "_scale", "kind")
+    __slots__ = ("_coding", "_counts", "_dense", "_events", "_scale", "view")
 
-    def __init__(self, kind: Kind, *, dense=None, counts=None, scale=None, events=None, coding=None):
-        self.kind: Kind = kind
+    def __init__(self, view: View, *, dense=None, counts=None, scale=None, events=None, coding=None):
+        self.view: View = view
         self._dense = dense
         self._counts = counts
         self._scale = scale
@@ -56,18 +55,20 @@ class SpikeTensor:
     def count(cls, counts: torch.Tensor, scale: torch.Tensor | float = 1.0) -> SpikeTensor:
         """Integer spike counts (integer dtype, or float holding integers) times ``scale``."""
         _check_tensor(counts, "counts")
-        if counts.dtype.is_floating_point and not torch.equal(counts.detach(), counts.detach().round()):
-            raise FastSNNError("counts must hold integer values (round them, or use a neuron to produce them)")
         if counts.dtype == torch.bool or counts.dtype.is_complex:
             raise FastSNNError(f"counts must be an integer or float tensor, got {counts.dtype}")
+        if counts.dtype.is_floating_point:
+            detached = counts.detach()
+            if not bool(torch.isfinite(detached).all()):
+                raise FastSNNError("counts contain NaN or inf; spike counts must be finite integers")
+            if not torch.equal(detached, detached.round()):
+                raise FastSNNError("counts must hold integer values (round them, or use a neuron to produce them)")
         scale_t = _as_scale(scale, counts)
         return cls("count", counts=counts, scale=scale_t)
 
     @classmethod
     def events(cls, spikes: torch.Tensor, scale: torch.Tensor | float = 1.0, coding: CodingLike = "binary") -> SpikeTensor:
         """A spike train ``spikes[t, ...]`` (time first) under ``coding``, times ``scale``."""
-        from fastsnn.coding import check_events
-
         _check_tensor(spikes, "spikes")
         coding_obj = resolve_coding(coding)
         check_events(spikes, coding_obj)
@@ -77,9 +78,9 @@ class SpikeTensor:
     # -- views -------------------------------------------------------------------------------
     def to_dense(self) -> torch.Tensor:
         """Real values: ``x`` (dense), ``counts·scale`` (count) or ``decode(events)·scale`` (event)."""
-        if self.kind == "dense":
+        if self.view == "dense":
             return self._dense
-        if self.kind == "count":
+        if self.view == "count":
             counts = self._counts
             if not counts.dtype.is_floating_point:
                 counts = counts.to(self._scale.dtype if self._scale.dtype.is_floating_point else torch.float32)
@@ -90,9 +91,9 @@ class SpikeTensor:
 
     def to_count(self) -> SpikeTensor:
         """The count view (exact from events; a dense value needs a neuron to become spikes)."""
-        if self.kind == "count":
+        if self.view == "count":
             return self
-        if self.kind == "event":
+        if self.view == "event":
             return SpikeTensor("count", counts=self._coding.decode(self._events), scale=self._scale)
         raise FastSNNError(
             "a dense SpikeTensor has no spike counts; pass it through a neuron "
@@ -102,7 +103,7 @@ class SpikeTensor:
     def to_events(self, coding: CodingLike = "binary", num_steps: int | None = None) -> SpikeTensor:
         """The event view under ``coding`` (a registered name or object), exactly."""
         coding_obj = resolve_coding(coding)
-        if self.kind == "event" and self._coding is coding_obj and num_steps in (None, self.num_steps):
+        if self.view == "event" and self._coding is coding_obj and num_steps in (None, self.num_steps):
             return self
         counts = self.to_count()._counts
         if counts.dtype.is_floating_point:
@@ -119,15 +120,15 @@ class SpikeTensor:
     @property
     def scale(self) -> torch.Tensor:
         """The value of one spike (count and event views); 1 for dense."""
-        if self.kind == "dense":
+        if self.view == "dense":
             return torch.ones((), dtype=self._dense.dtype, device=self._dense.device)
         return self._scale
 
     @property
     def spikes(self) -> torch.Tensor:
         """The event train ``[T, ...]`` (event view only)."""
-        if self.kind != "event":
-            raise FastSNNError(f"a {self.kind} SpikeTensor has no event train; call .to_events(coding) first")
+        if self.view != "event":
+            raise FastSNNError(f"a {self.view} SpikeTensor has no event train; call .to_events(coding) first")
         return self._events
 
     @property
@@ -136,23 +137,23 @@ class SpikeTensor:
 
     @property
     def shape(self) -> torch.Size:
-        if self.kind == "dense":
+        if self.view == "dense":
             return self._dense.shape
-        if self.kind == "count":
+        if self.view == "count":
             return self._counts.shape
         return self._events.shape[1:]
 
     @property
     def num_steps(self) -> int:
         """Time steps the value spans: ``T`` for events, 1 for the time-collapsed count and dense views."""
-        return int(self._events.shape[0]) if self.kind == "event" else 1
+        return int(self._events.shape[0]) if self.view == "event" else 1
 
     @property
     def firing_rate(self) -> float:
         """Mean spikes per neuron per time step (|count| for counts, |event| for events)."""
-        if self.kind == "dense":
+        if self.view == "dense":
             raise FastSNNError("a dense SpikeTensor has no firing rate; convert it with a neuron first")
-        data = self._counts if self.kind == "count" else self._events
+        data = self._counts if self.view == "count" else self._events
         if data.numel() == 0:
             return 0.0
         return float(data.detach().abs().float().mean())
@@ -160,17 +161,17 @@ class SpikeTensor:
     @property
     def sparsity(self) -> float:
         """Fraction of zero counts (count view) or of silent neuron-steps (event view)."""
-        if self.kind == "dense":
+        if self.view == "dense":
             data = self._dense
         else:
-            data = self._counts if self.kind == "count" else self._events
+            data = self._counts if self.view == "count" else self._events
         if data.numel() == 0:
             return 1.0
         return float((data.detach() == 0).float().mean())
 
     def __repr__(self) -> str:
-        extra = f", coding={self._coding.name!r}, steps={self.num_steps}" if self.kind == "event" else ""
-        return f"SpikeTensor(kind={self.kind!r}, shape={tuple(self.shape)}{extra})"
+        extra = f", coding={self._coding.name!r}, steps={self.num_steps}" if self.view == "event" else ""
+        return f"SpikeTensor(view={self.view!r}, shape={tuple(self.shape)}{extra})"
 
 
 def _check_tensor(x, what: str) -> None:
@@ -179,7 +180,23 @@ def _check_tensor(x, what: str) -> None:
 
 
 def _as_scale(scale, like: torch.Tensor) -> torch.Tensor:
-    if isinstance(scale, torch.Tensor):
-        return scale
-    dtype = like.dtype if like.dtype.is_floating_point else torch.float32
-    return torch.tensor(float(scale), dtype=dtype, device=like.device)
+    """``scale`` as a finite floating tensor broadcastable to ``like`` (the counts' shape)."""
+    if isinstance(scale, bool) or not isinstance(scale, (torch.Tensor, int, float)):
+        raise FastSNNError(f"scale must be a number or a tensor, got {type(scale).__name__}")
+    if not isinstance(scale, torch.Tensor):
+        dtype = like.dtype if like.dtype.is_floating_point else torch.float32
+        scale = torch.tensor(float(scale), dtype=dtype, device=like.device)
+    if not scale.dtype.is_floating_point:
+        raise FastSNNError(f"scale must be a floating-point tensor, got {scale.dtype}")
+    try:
+        broadcast = torch.broadcast_shapes(scale.shape, like.shape)
+    except RuntimeError:
+        broadcast = None
+    if broadcast != like.shape:
+        raise FastSNNError(
+            f"scale of shape {tuple(scale.shape)} does not broadcast to the counts' shape {tuple(like.shape)}; "
+            "use one value per token ([..., 1]) or per element"
+        )
+    if not bool(torch.isfinite(scale.detach()).all()):
+        raise FastSNNError("scale contains NaN or inf; the value of one spike must be finite")
+    return scale

@@ -1,39 +1,44 @@
-"""Spike-aware feed-forward blocks (kind ``ffn``)."""
+"""Spike-aware feed-forward blocks (kind ``ffn``).
+
+The block receives its spiking neuron as a built module (the model builder makes it from the
+config's ``neuron`` reference), so this module needs no registry.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from torch import nn
 from torch.nn import functional as F
 
-from fastsnn.factory import build_ref
+from fastsnn.params import Component, Params
 
 ACTIVATIONS = {"relu": F.relu, "silu": F.silu, "gelu": F.gelu, "none": None}
 
 
-class PulseFFN(nn.Module):
+class PulseFFN(Component, nn.Module):
     """``down(neuron(act(up(x))))``: the hidden activation is turned into spikes (sINT counts in training).
 
     The activation (ReLU by default) keeps the block non-linear whatever the neuron's sign mode:
-    a signed sINT neuron on its own is a quantised identity.
+    a signed sINT neuron on its own is a quantised identity. ``x [..., d_model]`` → same shape.
     """
 
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
+    class Params(Params):
         activation: Literal["relu", "silu", "gelu", "none"] = Field(
             "relu", description="applied before the neuron ('none': the neuron is the only non-linearity)")
         bias: bool = Field(False, description="use biases in the two projections")
 
-    def __init__(self, d_model: int, d_ff: int, neuron: Any = "adaptive_threshold", activation: str = "relu",
-                 bias: bool = False) -> None:
-        super().__init__()
-        self.up = nn.Linear(d_model, d_ff, bias=bias)
-        self.act = ACTIVATIONS[activation]
-        self.neuron = build_ref("neuron", neuron)
-        self.down = nn.Linear(d_ff, d_model, bias=bias)
+    def __init__(self, d_model: int, d_ff: int, neuron: nn.Module, *, params: Params | Mapping[str, Any] | None = None,
+                 **values: Any) -> None:
+        nn.Module.__init__(self)
+        self.init_params(params, values)
+        self.up = nn.Linear(d_model, d_ff, bias=self.params.bias)
+        self.act = ACTIVATIONS[self.params.activation]
+        self.neuron = neuron
+        self.down = nn.Linear(d_ff, d_model, bias=self.params.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (..., d_model)
         hidden = self.up(x)  # (..., d_ff)
@@ -42,21 +47,22 @@ class PulseFFN(nn.Module):
         return self.down(self.neuron(hidden))
 
 
-class SwiGLUFFN(nn.Module):
-    """``down(spike(silu(gate(x)) · up(x)))``; with ``spiking=false`` a plain SwiGLU."""
+class SwiGLUFFN(Component, nn.Module):
+    """``down(neuron(silu(gate(x)) · up(x)))`` (Shazeer 2020, "GLU Variants Improve Transformer");
+    with ``spiking=false`` a plain SwiGLU. ``x [..., d_model]`` → same shape."""
 
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
+    class Params(Params):
         spiking: bool = Field(True, description="pass the gated hidden state through the neuron")
-        bias: bool = False
+        bias: bool = Field(False, description="use biases in the three projections")
 
-    def __init__(self, d_model: int, d_ff: int, neuron: Any = "adaptive_threshold", spiking: bool = True,
-                 bias: bool = False) -> None:
-        super().__init__()
-        self.gate = nn.Linear(d_model, d_ff, bias=bias)
-        self.up = nn.Linear(d_model, d_ff, bias=bias)
-        self.down = nn.Linear(d_ff, d_model, bias=bias)
-        self.neuron = build_ref("neuron", neuron) if spiking else nn.Identity()
+    def __init__(self, d_model: int, d_ff: int, neuron: nn.Module, *, params: Params | Mapping[str, Any] | None = None,
+                 **values: Any) -> None:
+        nn.Module.__init__(self)
+        self.init_params(params, values)
+        self.gate = nn.Linear(d_model, d_ff, bias=self.params.bias)
+        self.up = nn.Linear(d_model, d_ff, bias=self.params.bias)
+        self.down = nn.Linear(d_ff, d_model, bias=self.params.bias)
+        self.neuron = neuron if self.params.spiking else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (..., d_model)
         return self.down(self.neuron(F.silu(self.gate(x)) * self.up(x)))

@@ -6,7 +6,6 @@ import click
 
 from fastsnn.cli.output import echo_json, format_table
 from fastsnn.plugins import get_plugin_manager
-from fastsnn.registry import KIND_HOOKS
 
 
 @click.command()
@@ -25,6 +24,7 @@ def plugins(as_json: bool) -> None:
             "version": p["version"],
             "status": p["status"],
             "components": len(p["components"]),
+            "kinds": ", ".join(p["kinds"]),
         }
         for p in infos
     ]
@@ -32,10 +32,19 @@ def plugins(as_json: bool) -> None:
     for p in infos:
         if p["status"] != "ok":
             click.secho(f"\n{p['name']} ({p['distribution']}) is broken: {p['error']}", fg="red")
+        for warning in p["warnings"]:
+            click.secho(f"\n{p['name']} ({p['distribution']}): {warning}", fg="yellow")
+
+
+def _kind(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Check KIND against the kinds table (core's and those plugins declared)."""
+    if value is not None:
+        get_plugin_manager().registry.kind(value)  # UnknownComponentError → exit 2 with did-you-mean
+    return value
 
 
 @click.command(name="list")
-@click.argument("kind", required=False, type=click.Choice(list(KIND_HOOKS)))
+@click.argument("kind", required=False, callback=_kind)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (with each params schema).")
 def list_components(kind: str | None, as_json: bool) -> None:
     """List registered components, optionally of one KIND."""
@@ -49,7 +58,7 @@ def list_components(kind: str | None, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("kind", type=click.Choice(list(KIND_HOOKS)))
+@click.argument("kind", callback=_kind)
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON schema of the params.")
 def info(kind: str, name: str, as_json: bool) -> None:

@@ -8,10 +8,11 @@ from pathlib import Path
 import click
 import torch
 
-from fastsnn.checkpoint import atomic_write_bytes, json_bytes
 from fastsnn.config import RunConfig, TrainConfig, load_config
 from fastsnn.errors import ConfigError, FastSNNError
-from fastsnn.model_files import TOKENIZER_FILE, find_tokenizer, load_model, model_folder
+from fastsnn.model import from_pretrained
+from fastsnn.model_folder import TOKENIZER_FILE, find_tokenizer, resolve_model_folder
+from fastsnn.safe_io import atomic_write_bytes, json_bytes
 
 
 def decode_lenient(tokenizer, ids: torch.Tensor) -> str:
@@ -37,7 +38,8 @@ def train(config: Path, data_path: Path, tokenizer: str, out: Path | None, resum
     """Train the [model] of CONFIG on a text file with the [train] settings; checkpoints as safetensors."""
     from fastsnn.data.text import TextDataset
     from fastsnn.model import build_model
-    from fastsnn.train.trainer import Trainer, resolve_checkpoint
+    from fastsnn.train.checkpoints import resolve_checkpoint
+    from fastsnn.train.trainer import Trainer
 
     run = load_config(config, RunConfig)
     if run.model is None:
@@ -85,8 +87,8 @@ def train(config: Path, data_path: Path, tokenizer: str, out: Path | None, resum
 def generate(checkpoint: Path, prompt: str, max_new_tokens: int, temperature: float, top_k: int | None,
              top_p: float | None, seed: int) -> None:
     """Continue PROMPT with the model saved at CHECKPOINT (prefill, then decode from the cache)."""
-    model, _ = load_model(checkpoint)
-    tokenizer = find_tokenizer(model_folder(checkpoint))
+    model = from_pretrained(checkpoint)
+    tokenizer = find_tokenizer(resolve_model_folder(checkpoint))
     ids = tokenizer.encode(prompt).unsqueeze(0)
     if ids.shape[1] == 0:
         raise FastSNNError("--prompt is empty; give at least one character")
@@ -103,15 +105,14 @@ def export(checkpoint: Path, out: Path, exporter: str) -> None:
     """Export the model saved at CHECKPOINT with a registered exporter (weights only, no trainer state)."""
     from fastsnn.plugins import get_registry
 
-    model, meta = load_model(checkpoint)
+    model = from_pretrained(checkpoint)
     writer = get_registry().create("exporter", exporter)
-    metadata = {"model": meta.get("model"), "source": str(model_folder(checkpoint))}
-    files = writer.export(model, out, metadata)
+    source = resolve_model_folder(checkpoint)
+    metadata: dict = {"source": str(source)}
     try:
-        tokenizer = find_tokenizer(model_folder(checkpoint))
-        atomic_write_bytes(out / TOKENIZER_FILE, json_bytes(tokenizer.to_dict()))
-        files = [*files, out / TOKENIZER_FILE]
+        metadata["tokenizer"] = find_tokenizer(source).to_dict()
     except FastSNNError:
         pass  # a model trained on token ids has no tokenizer to carry along
+    files = writer.export(model, out, metadata)
     for path in files:
         click.echo(f"wrote {path}")

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidat
 
 from fastsnn.config.refs import AttentionRef, ComponentRef, FFNRef, LayerMixRef, NeuronRef, NormRef
 from fastsnn.errors import FastSNNError
+from fastsnn.kinds import DEFAULT_NEURON
 
 
 def _validate_attention(value: Any) -> Union[ComponentRef, list[ComponentRef]]:
@@ -44,7 +45,7 @@ class ModelConfig(BaseModel):
     )
     softmax_layers: list[int] = Field(default_factory=list, description="layers that use softmax attention instead")
     ffn: FFNRef = Field("pulse", description="feed-forward block")
-    neuron: NeuronRef = Field("adaptive_threshold", description="spiking activation inside the FFN")
+    neuron: NeuronRef = Field(DEFAULT_NEURON, description="spiking activation inside the FFN")
     norm: NormRef = Field("rmsnorm", description="normalisation layer")
     tie_embeddings: bool = Field(True, description="share the input embedding and output head weights")
     init_std: float = Field(0.02, gt=0, description="std of the normal weight init")

@@ -11,15 +11,19 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, ValidationError, model_serializer, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from fastsnn.errors import DuplicateComponentError, UnknownComponentError
+from fastsnn.errors import DuplicateComponentError, FastSNNError, UnknownComponentError, format_validation_error
+from fastsnn.plugins import get_registry
+from fastsnn.registry import ComponentSpec
 
 
 class ComponentRef(BaseModel):
-    """A reference to a registered component plus its parameters."""
+    """A reference to a registered component plus its parameters (defaults not filled in)."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
     #: the registry kinds this reference may name, tried in order
     kinds: ClassVar[tuple[str, ...]] = ()
+    #: marks references for the registry (which cannot import this module)
+    __fastsnn_ref__: ClassVar[bool] = True
 
     name: str
 
@@ -32,14 +36,12 @@ class ComponentRef(BaseModel):
             return {"name": data.name, **data.params}
         if isinstance(data, dict) and "name" not in data:
             raise PydanticCustomError(
-                "component_ref", "a component reference needs a 'name' (e.g. {{name = \"swa\", window = 512}})"
+                "component_ref", 'a component reference needs a \'name\' (e.g. {name = "swa", window = 512})'
             )
         return data
 
     @model_validator(mode="after")
     def _check_against_registry(self) -> ComponentRef:
-        from fastsnn.plugins import get_registry
-
         registry = get_registry()
         spec, first_error = None, None
         for kind in self.kinds:
@@ -49,18 +51,19 @@ class ComponentRef(BaseModel):
             except UnknownComponentError as err:
                 first_error = first_error or err
             except DuplicateComponentError as err:
-                raise PydanticCustomError("duplicate_component", _escape(str(err))) from None
+                raise PydanticCustomError("duplicate_component", str(err)) from None
         if spec is None:
             available = sorted({n for k in self.kinds for n in registry.names(k)})
-            msg = UnknownComponentError(" or ".join(self.kinds), self.name, available, first_error.hint if first_error else None)
-            raise PydanticCustomError("unknown_component", _escape(str(msg)))
+            msg = UnknownComponentError(" or ".join(self.kinds), self.name, available,
+                                        first_error.hint if first_error else None)
+            raise PydanticCustomError("unknown_component", str(msg))
         try:
             spec.validate_params(self.params)
         except ValidationError as err:
             raise ValidationError.from_exception_data(
-                type(self).__name__,
+                f"{spec.kind} {spec.name!r} parameters",
                 [
-                    InitErrorDetails(type=PydanticCustomError(e["type"], _escape(e["msg"])), loc=tuple(e["loc"]),
+                    InitErrorDetails(type=PydanticCustomError(e["type"], e["msg"]), loc=tuple(e["loc"]),
                                      input=e["input"])
                     for e in err.errors()
                 ],
@@ -78,37 +81,91 @@ class ComponentRef(BaseModel):
         """The registry kind the name resolved to."""
         return getattr(self, "_kind", self.kinds[0])
 
-    def spec(self):
-        from fastsnn.plugins import get_registry
-
+    def spec(self) -> ComponentSpec:
         return get_registry().get(self.kind, self.name)
 
     def build(self, **context: Any) -> Any:
         """Build the component with the builder's ``context`` (e.g. ``d_model``)."""
-        return self.spec().build(self.params, **context)
+        return get_registry().create(self.kind, self.name, **context, **self.params)
 
     @model_serializer(mode="plain")
     def _serialize(self) -> Any:
         return self.name if not self.params else {"name": self.name, **self.params}
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickle by value through the registry-checked constructor (subclasses may be made at run time)
+        return _rebuild_ref, (self.kinds, self.model_dump())
 
-def _escape(msg: str) -> str:
-    """PydanticCustomError formats ``{...}``; keep literal braces literal."""
-    return msg.replace("{", "{{").replace("}", "}}")
+    def __deepcopy__(self, memo: dict[int, Any]) -> ComponentRef:
+        return self  # frozen: sharing is safe
+
+
+def _rebuild_ref(kinds: tuple[str, ...], data: Any) -> ComponentRef:
+    return ref_type(*kinds).model_validate(data)
+
+
+_REF_TYPES: dict[tuple[str, ...], type[ComponentRef]] = {}
 
 
 def ref_type(*kinds: str) -> type[ComponentRef]:
-    """A ComponentRef subclass restricted to ``kinds``."""
-    cls_name = "".join(k.title() for k in kinds) + "Ref"
-    return type(cls_name, (ComponentRef,), {"kinds": kinds, "__module__": __name__})
+    """The ComponentRef subclass restricted to ``kinds`` (one class per tuple of kinds)."""
+    if not kinds or not all(isinstance(k, str) for k in kinds):
+        raise FastSNNError(f"ref_type needs one or more kind names, got {kinds!r}")
+    if kinds not in _REF_TYPES:
+        cls_name = "Ref_" + "_or_".join(kinds)
+        _REF_TYPES[kinds] = type(cls_name, (ComponentRef,), {"kinds": kinds, "__module__": __name__,
+                                                             "__qualname__": cls_name})
+    return _REF_TYPES[kinds]
 
 
-NeuronRef = ref_type("neuron")
-AttentionRef = ref_type("attention")
-LayerMixRef = ref_type("attention", "layout")
-FFNRef = ref_type("ffn")
-NormRef = ref_type("norm")
-CodingRef = ref_type("coding")
-RuleRef = ref_type("rule")
-ExporterRef = ref_type("exporter")
-SurrogateRef = ref_type("surrogate")
+def to_ref(kind: str, value: Any) -> ComponentRef:
+    """A name, a ``{"name": ..., **params}`` mapping or a ComponentRef as a validated reference of ``kind``.
+
+    :raises FastSNNError: the name is unknown or the params are invalid (with the field paths).
+    """
+    try:
+        return ref_type(kind).model_validate(value)
+    except ValidationError as err:
+        raise FastSNNError(f"bad {kind} reference {value!r}:\n{format_validation_error(err, kind)}") from None
+
+
+class NeuronRef(ComponentRef):
+    kinds: ClassVar[tuple[str, ...]] = ("neuron",)
+
+
+class AttentionRef(ComponentRef):
+    kinds: ClassVar[tuple[str, ...]] = ("attention",)
+
+
+class LayerMixRef(ComponentRef):
+    """An attention kernel or a layout name."""
+
+    kinds: ClassVar[tuple[str, ...]] = ("attention", "layout")
+
+
+class FFNRef(ComponentRef):
+    kinds: ClassVar[tuple[str, ...]] = ("ffn",)
+
+
+class NormRef(ComponentRef):
+    kinds: ClassVar[tuple[str, ...]] = ("norm",)
+
+
+class CodingRef(ComponentRef):
+    kinds: ClassVar[tuple[str, ...]] = ("coding",)
+
+
+class RuleRef(ComponentRef):
+    kinds: ClassVar[tuple[str, ...]] = ("rule",)
+
+
+class ExporterRef(ComponentRef):
+    kinds: ClassVar[tuple[str, ...]] = ("exporter",)
+
+
+class SurrogateRef(ComponentRef):
+    kinds: ClassVar[tuple[str, ...]] = ("surrogate",)
+
+
+for _cls in (NeuronRef, AttentionRef, LayerMixRef, FFNRef, NormRef, CodingRef, RuleRef, ExporterRef, SurrogateRef):
+    _REF_TYPES[_cls.kinds] = _cls

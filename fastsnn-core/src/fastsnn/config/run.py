@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fastsnn.config.model import ModelConfig
 from fastsnn.config.refs import ExporterRef, NeuronRef, RuleRef
+from fastsnn.kinds import DEFAULT_NEURON
 
 
 class TrainConfig(BaseModel):
@@ -36,7 +37,7 @@ class ConvertConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
-    neuron: NeuronRef = Field("adaptive_threshold", description="spiking neuron inserted for activations")
+    neuron: NeuronRef = Field(DEFAULT_NEURON, description="spiking neuron inserted for activations")
     rules: list[RuleRef] | None = Field(None, description="rules to apply (default: every registered rule)")
     d_model_fallback: int | None = Field(None, gt=0)
 

@@ -7,5 +7,14 @@
 
 from fastsnn.convert.engine import convert, resolve_rules
 from fastsnn.convert.report import ConversionReport, KeptModule, Replacement
+from fastsnn.convert.rule import ConversionContext, ConversionRule
 
-__all__ = ["ConversionReport", "KeptModule", "Replacement", "convert", "resolve_rules"]
+__all__ = [
+    "ConversionContext",
+    "ConversionReport",
+    "ConversionRule",
+    "KeptModule",
+    "Replacement",
+    "convert",
+    "resolve_rules",
+]

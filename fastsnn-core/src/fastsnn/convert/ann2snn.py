@@ -14,6 +14,7 @@ from torch import nn
 from fastsnn.convert.engine import convert
 from fastsnn.convert.report import ConversionReport
 from fastsnn.errors import FastSNNError
+from fastsnn.kinds import DEFAULT_NEURON
 
 
 class TinyANN(nn.Module):
@@ -42,7 +43,7 @@ def convert_ann_to_snn(
     ann: nn.Module,
     d_model_fallback: int = 128,
     *,
-    neuron: str | dict = "adaptive_threshold",
+    neuron: str | dict = DEFAULT_NEURON,
     return_report: bool = False,
 ) -> nn.Module | tuple[nn.Module, ConversionReport]:
     """Convert ``ann`` (left untouched) into a spiking copy with every registered rule.

@@ -18,15 +18,14 @@ from torch import nn
 
 from fastsnn.config.refs import ComponentRef
 from fastsnn.config.run import ConvertConfig
-from fastsnn.conversion import CONVERTED_MARK, ConversionContext, ConversionRule
 from fastsnn.convert.report import ConversionReport, KeptModule, Replacement
+from fastsnn.convert.rule import CONVERTED_MARK, ConversionContext, ConversionRule
 from fastsnn.errors import FastSNNError
+from fastsnn.kinds import DEFAULT_NEURON
 from fastsnn.neuron import SpikingNeuron
 from fastsnn.plugins import get_registry
 
 RuleLike = Any  # a registered name, {"name": ..., **params}, a ComponentRef, or a ConversionRule
-
-DEFAULT_NEURON = "adaptive_threshold"
 
 
 def convert(

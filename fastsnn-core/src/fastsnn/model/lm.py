@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from pydantic import ValidationError
+
 from fastsnn.config.model import ModelConfig
 from fastsnn.config.refs import ComponentRef
-from fastsnn.errors import FastSNNError
+from fastsnn.errors import FastSNNError, format_validation_error
 from fastsnn.model.cache import ModelCache
+from fastsnn.model_folder import load_into, missing_component_hint, read_model_folder, save_model_folder
 
 
 class Block(nn.Module):
@@ -24,7 +28,7 @@ class Block(nn.Module):
         self.attn = attention.build(d_model=d, n_heads=config.n_heads, layer_idx=layer_idx,
                                     max_seq_len=config.max_seq_len)
         self.ffn_norm = config.norm.build(dim=d)
-        self.ffn = config.ffn.build(d_model=d, d_ff=config.ffn_width, neuron=config.neuron)
+        self.ffn = config.ffn.build(d_model=d, d_ff=config.ffn_width, neuron=config.neuron.build())
 
     def forward(self, x: torch.Tensor, cache: Any = None) -> torch.Tensor:  # x: (B, T, d)
         x = x + self.attn(self.attn_norm(x), cache)
@@ -45,6 +49,19 @@ class SpikingLM(nn.Module):
         self.apply(self._init_weights)
         if config.tie_embeddings:
             self.head.weight = self.embed.weight
+
+    def save_pretrained(self, directory: str | Path, *, metadata: dict[str, Any] | None = None,
+                        tokenizer: dict[str, Any] | None = None) -> Path:
+        """Write this model as a model folder (see :mod:`fastsnn.model_folder`); returns the folder.
+
+        :raises FastSNNError: a weight holds NaN/inf (naming it), or ``directory`` cannot be written.
+        """
+        return save_model_folder(self, directory, metadata=metadata, tokenizer=tokenizer)
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path) -> SpikingLM:
+        """Same as :func:`fastsnn.from_pretrained`."""
+        return from_pretrained(path)
 
     def _init_weights(self, module: nn.Module) -> None:
         if isinstance(module, (nn.Linear, nn.Embedding)):
@@ -186,6 +203,30 @@ def sample_next(
     allowed = torch.zeros_like(keep).scatter(-1, order, keep)  # back to id order
     probs = (scores / temperature).masked_fill(~allowed, float("-inf")).softmax(-1)
     return torch.multinomial(probs, 1, generator=generator)
+
+
+def from_pretrained(path: str | Path) -> SpikingLM:
+    """Load a :class:`SpikingLM` from a model folder (or a run / checkpoint directory, whose
+    ``latest`` step is used), in eval mode.
+
+    The weights' checksum is verified, the saved config is validated against the registry (a
+    component whose plugin is missing names the package to install), and every tensor name, shape
+    and dtype is checked.
+
+    :raises FastSNNError: any of those checks failing, naming the file.
+    """
+    meta, tensors, folder = read_model_folder(path)
+    model_cfg = meta.get("model")
+    if model_cfg is None:
+        raise FastSNNError(f"{folder}/config.json has no 'model' config; it was not written for a FastSNN language model")
+    try:
+        config = ModelConfig.model_validate(model_cfg)
+    except ValidationError as err:
+        raise FastSNNError(f"{folder}/config.json: the saved model config cannot be built here"
+                           f"{missing_component_hint(meta)}:\n" + format_validation_error(err, "model")) from None
+    model = SpikingLM(config)
+    load_into(model, tensors, source=f"{folder}/model.safetensors")
+    return model.eval()
 
 
 def build_model(config: ModelConfig | dict) -> SpikingLM:

@@ -4,10 +4,8 @@ evaluation and exactly-resumable safetensors checkpoints.
 >>> trainer = Trainer(model, TrainConfig(max_steps=10, log_every=2, lr=1e-3))   # doctest: +SKIP
 >>> history = trainer.fit(batches)        # batches yield LongTensor token ids [B, T]  # doctest: +SKIP
 
-A checkpoint is a folder ``step_<N>/`` holding ``model.safetensors`` + ``config.json`` (the
-weights and the model config) and ``trainer_state.safetensors`` + ``trainer_state.json``
-(optimizer moments, RNG states, data position, step, history); ``<checkpoint_dir>/latest`` names
-the newest. Folders are written atomically, so a killed run leaves the last good one intact.
+Checkpoints are step folders (a model folder plus the training state) laid out by
+:mod:`fastsnn.train.checkpoints`; a killed run leaves the last good one intact.
 """
 
 from __future__ import annotations
@@ -22,21 +20,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from fastsnn.checkpoint import (
-    META_FILE,
-    WEIGHTS_FILE,
-    _dedupe_shared,
-    atomic_write_bytes,
-    json_bytes,
-    load_into,
-    read_json,
-    read_tensors,
-    tensors_to_bytes,
-    write_directory_atomically,
-)
 from fastsnn.config.run import TrainConfig
 from fastsnn.errors import FastSNNError
+from fastsnn.model_folder import WEIGHTS_FILE, load_into
 from fastsnn.train.callbacks import Callback, FunctionLogger, PrintLogger
+from fastsnn.train.checkpoints import STATE_TENSORS, read_checkpoint, resolve_checkpoint, write_checkpoint
 from fastsnn.train.schedule import lr_at
 from fastsnn.train.state import (
     join_data_state,
@@ -48,13 +36,7 @@ from fastsnn.train.state import (
     split_data_state,
 )
 
-__all__ = ["TrainConfig", "Trainer", "next_token_loss"]
-
-STATE_TENSORS = "trainer_state.safetensors"
-STATE_JSON = "trainer_state.json"
-LATEST = "latest"
-STATE_FORMAT = "fastsnn-train-state"
-STATE_VERSION = 1
+__all__ = ["TrainConfig", "Trainer", "next_token_loss", "resolve_checkpoint"]
 
 
 def next_token_loss(model: nn.Module, ids: torch.Tensor) -> tuple[torch.Tensor, int]:
@@ -139,6 +121,10 @@ class Trainer:
         self._data_state: dict[str, Any] | None = None  # restored position for a stateful data source
         self._current_data: Any = None  # the source fit() is drawing from (its state goes into checkpoints)
         self._resuming = False  # the next fit() continues a loaded checkpoint's data position
+        #: JSON-ready tokenizer description saved into every checkpoint (``tokenizer.json``), if any
+        self.tokenizer: dict[str, Any] | None = None
+        #: extra JSON-ready keys saved in every checkpoint's ``trainer_state.json`` (e.g. a run identity)
+        self.checkpoint_metadata: dict[str, Any] = {}
 
     def _make_optimizer(self) -> torch.optim.AdamW:
         decay, no_decay = [], []
@@ -290,28 +276,17 @@ class Trainer:
         data_tensors, data_meta = ({}, None)
         if source is not None and hasattr(source, "state_dict"):
             data_tensors, data_meta = split_data_state(source.state_dict())
-        model_config = getattr(self.model, "config", None)
         state_meta = {
-            "format": STATE_FORMAT,
-            "version": STATE_VERSION,
-            "step": self.step,
             "batches_consumed": self.batches_consumed,
             "train_config": self.config.model_dump(mode="json"),
             "optimizer": opt_meta,
             "rng": rng_meta,
             "data": data_meta,
             "history": self.history,
+            **self.checkpoint_metadata,
         }
-        files = {
-            WEIGHTS_FILE: tensors_to_bytes(_dedupe_shared(self.model.state_dict()), {"format": "fastsnn"}),
-            META_FILE: json_bytes({"format": "fastsnn", "step": self.step,
-                                    "model": model_config.model_dump(mode="json")
-                                    if hasattr(model_config, "model_dump") else None}),
-            STATE_TENSORS: tensors_to_bytes({**opt_tensors, **rng_tensors, **data_tensors}),
-            STATE_JSON: json_bytes(state_meta),
-        }
-        step_dir = write_directory_atomically(Path(root) / f"step_{self.step:08d}", files)
-        atomic_write_bytes(Path(root) / LATEST, step_dir.name.encode())
+        step_dir = write_checkpoint(root, self.step, self.model, {**opt_tensors, **rng_tensors, **data_tensors},
+                                    state_meta, tokenizer=self.tokenizer)
         for callback in self.callbacks:
             callback.on_checkpoint(self, step_dir)
         return step_dir
@@ -322,16 +297,8 @@ class Trainer:
         ``path`` is a step folder or a checkpoint directory (its ``latest`` is used). Any missing,
         corrupt or mismatching file or tensor is an error naming it; nothing is half-loaded.
         """
-        step_dir = resolve_checkpoint(path)
-        meta = read_json(step_dir / STATE_JSON)
-        if not isinstance(meta, dict) or meta.get("format") != STATE_FORMAT:
-            raise FastSNNError(f"{step_dir / STATE_JSON}: not a FastSNN training state file")
-        if meta.get("version") != STATE_VERSION:
-            raise FastSNNError(f"{step_dir / STATE_JSON}: state version {meta.get('version')} is not supported "
-                               f"(this FastSNN writes version {STATE_VERSION})")
+        step_dir, meta, weights, state = read_checkpoint(path)
         weights_file, state_file = step_dir / WEIGHTS_FILE, step_dir / STATE_TENSORS
-        weights = read_tensors(weights_file)
-        state = read_tensors(state_file)
         # validate everything before touching the model, so a bad file changes nothing
         names = parameter_names(self.model)
         snapshot_model = {k: v.clone() for k, v in self.model.state_dict().items()}
@@ -361,24 +328,6 @@ class Trainer:
     def _message(self, message: str) -> None:
         for callback in self.callbacks:
             callback.on_message(self, message)
-
-
-def resolve_checkpoint(path: str | Path) -> Path:
-    """A step folder from a step folder or a checkpoint directory (via its ``latest`` file)."""
-    path = Path(path)
-    if not path.exists():
-        raise FastSNNError(f"checkpoint {path} not found")
-    if (path / STATE_JSON).exists():
-        return path
-    latest = path / LATEST
-    if latest.is_file():
-        step_dir = path / latest.read_text(encoding="utf-8").strip()
-        if not (step_dir / STATE_JSON).exists():
-            raise FastSNNError(f"{latest} points to {step_dir}, which is not a complete checkpoint")
-        return step_dir
-    raise FastSNNError(
-        f"{path} is not a training checkpoint: it has neither {STATE_JSON} nor a '{LATEST}' file naming one"
-    )
 
 
 def _device(name: str) -> torch.device:

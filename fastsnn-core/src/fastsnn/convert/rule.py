@@ -8,12 +8,16 @@ A rule is registered under the kind ``rule`` (hook ``fastsnn_register_conversion
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from torch import nn
 
 from fastsnn.errors import FastSNNError
+from fastsnn.kinds import DEFAULT_NEURON
+from fastsnn.params import Component, Params
+from fastsnn.plugins import get_registry
 
 #: Attribute the engine sets on every replacement so that converting twice changes nothing.
 CONVERTED_MARK = "fastsnn_converted"
@@ -31,7 +35,7 @@ class ConversionContext:
     - ``options`` — free-form settings passed to :func:`fastsnn.convert.convert`.
     """
 
-    neuron: Any = "adaptive_threshold"
+    neuron: Any = DEFAULT_NEURON
     d_model: int | None = None
     feature_dim: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
@@ -47,30 +51,26 @@ class ConversionContext:
         If the neuron's ``Params`` declares a ``dim`` field that the reference leaves unset, the
         inferred :attr:`width` is passed as ``dim`` (for neurons with per-feature parameters).
         """
-        from fastsnn.config.refs import ComponentRef
-        from fastsnn.factory import build_ref
-        from fastsnn.plugins import get_registry
-
-        ref = self.neuron
-        if isinstance(ref, ComponentRef):
-            ref = {"name": ref.name, **ref.params}
-        if isinstance(ref, str):
-            ref = {"name": ref}
-        if isinstance(ref, dict) and "name" in ref and "dim" not in ref:
-            dim_field = get_registry().get("neuron", ref["name"]).params.model_fields.get("dim")
+        registry = get_registry()
+        parts = registry.ref_parts("neuron", self.neuron)
+        if parts is None:  # already a module
+            return self.neuron
+        name, params = parts
+        if "dim" not in params:
+            dim_field = registry.get("neuron", name).params.model_fields.get("dim")
             if dim_field is not None and self.width is not None:
-                ref = {**ref, "dim": self.width}
+                params = {**params, "dim": self.width}
             elif dim_field is not None and dim_field.is_required():
                 raise FastSNNError(
-                    f"neuron {ref['name']!r} needs 'dim' (the feature width), which cannot be inferred here; "
+                    f"neuron {name!r} needs 'dim' (the feature width), which cannot be inferred here; "
                     "pass d_model= to convert() (d_model_fallback= to convert_ann_to_snn) or give "
                     "{'name': ..., 'dim': N} as the neuron"
                 )
-        return build_ref("neuron", ref)
+        return registry.create("neuron", name, **params)
 
 
-class ConversionRule(ABC):
-    """Base class of registered conversion rules (kind ``rule``).
+class ConversionRule(Component, ABC):
+    """Base class of registered conversion rules (kind ``rule``); hyperparameters in a nested ``Params``.
 
     Rules are tried in descending ``priority``; the first whose :meth:`matches` is true
     replaces the module with :meth:`convert`'s result. Unmatched modules are kept, and their
@@ -79,6 +79,9 @@ class ConversionRule(ABC):
 
     #: higher runs first; ties keep registration order
     priority: int = 0
+
+    def __init__(self, *, params: Params | Mapping[str, Any] | None = None, **values: Any) -> None:
+        self.init_params(params, values)
 
     @abstractmethod
     def matches(self, module: nn.Module, qualname: str) -> bool:

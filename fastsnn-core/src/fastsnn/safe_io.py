@@ -1,4 +1,9 @@
-"""Safe model files: safetensors weights + JSON metadata, written atomically, validated on load."""
+"""Safe file I/O: atomic writes that honour the umask, and reads whose errors name the file.
+
+Nothing here knows what a model or a checkpoint is (see :mod:`fastsnn.model_folder` and
+:mod:`fastsnn.train.checkpoints`). Tensors go through safetensors and metadata through JSON —
+never pickle.
+"""
 
 from __future__ import annotations
 
@@ -10,20 +15,32 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from fastsnn.errors import FastSNNError
 
-WEIGHTS_FILE = "model.safetensors"
-META_FILE = "config.json"
+#: a file in a folder naming its newest member (``runs/x/latest`` → ``step_00000400``)
+LATEST = "latest"
+STAGING_SUFFIX = ".tmp"
+
+
+def current_umask() -> int:
+    """The process umask (read by setting and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temp file in the same folder, fsync, then rename over ``path``."""
+    """Write to a temp file in the same folder, fsync, then rename over ``path``.
+
+    The file gets the permissions an ordinary ``open()`` would give (``0o666`` less the umask),
+    not the owner-only mode of a temp file.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=STAGING_SUFFIX)
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -83,8 +100,9 @@ def write_directory_atomically(directory: str | Path, files: dict[str, bytes]) -
     """
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.", suffix=".tmp"))
+    staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.", suffix=STAGING_SUFFIX))
     try:
+        os.chmod(staging, 0o777 & ~current_umask())
         for name, data in files.items():
             with open(staging / name, "wb") as fh:
                 fh.write(data)
@@ -117,47 +135,58 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def save_model(model: nn.Module, directory: str | Path, metadata: dict[str, Any]) -> list[Path]:
-    """Write ``model.safetensors`` and ``config.json`` into ``directory`` (atomically, each file)."""
-    from safetensors.torch import save
-
+def remove_stale_staging(directory: str | Path) -> list[Path]:
+    """Delete hidden ``.<name>.*.tmp`` staging files and folders that a killed writer left in
+    ``directory``; returns what was removed. Call it only where no other writer is active."""
     directory = Path(directory)
-    state = {k: v.detach().contiguous().cpu() for k, v in _dedupe_shared(model.state_dict()).items()}
-    weights = directory / WEIGHTS_FILE
-    meta = directory / META_FILE
-    atomic_write_bytes(weights, save(state, metadata={"format": "fastsnn"}))
-    atomic_write_bytes(meta, json_bytes(metadata))
-    return [weights, meta]
+    removed = []
+    if not directory.is_dir():
+        return removed
+    for entry in directory.iterdir():
+        if entry.name.startswith(".") and (entry.name.endswith(STAGING_SUFFIX) or entry.name.endswith(".old")):
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            removed.append(entry)
+    return removed
 
 
-def load_state(directory: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Read the weights and metadata written by :func:`save_model` (errors name the file)."""
-    directory = Path(directory)
-    return read_tensors(directory / WEIGHTS_FILE), read_json(directory / META_FILE)
+def follow_latest(path: str | Path) -> Path:
+    """``path/<name in path/latest>`` if ``path`` has a ``latest`` file, else ``path``.
+
+    :raises FastSNNError: the ``latest`` file names a folder that does not exist.
+    """
+    path = Path(path)
+    pointer = path / LATEST
+    if not pointer.is_file():
+        return path
+    target = path / pointer.read_text(encoding="utf-8").strip()
+    if not target.is_dir():
+        raise FastSNNError(f"{pointer} names {target.name}, which does not exist; the folder is damaged")
+    return target
 
 
-def load_into(model: nn.Module, state: dict[str, torch.Tensor], source: str = "checkpoint") -> None:
-    """Copy ``state`` into ``model``; any missing/extra name or shape/dtype mismatch is an error."""
-    expected = _dedupe_shared(model.state_dict())
-    missing = sorted(set(expected) - set(state))
-    extra = sorted(set(state) - set(expected))
-    problems = []
-    if missing:
-        problems.append(f"missing tensors: {', '.join(missing[:8])}{' …' if len(missing) > 8 else ''}")
-    if extra:
-        problems.append(f"unexpected tensors: {', '.join(extra[:8])}{' …' if len(extra) > 8 else ''}")
-    for name in sorted(set(expected) & set(state)):
-        want, got = expected[name], state[name]
-        if want.shape != got.shape:
-            problems.append(f"{name}: shape {tuple(got.shape)} in file, model expects {tuple(want.shape)}")
-        elif want.dtype != got.dtype:
-            problems.append(f"{name}: dtype {got.dtype} in file, model expects {want.dtype}")
-    if problems:
-        raise FastSNNError(f"{source} does not match the model:\n  " + "\n  ".join(problems))
-    model.load_state_dict(state, strict=False)
+def check_writable_destination(path: str | Path, what: str = "output") -> Path:
+    """Check, before any work, that ``path`` can be created or replaced.
+
+    :raises FastSNNError: a parent of ``path`` is a regular file, or the nearest existing parent is
+        not writable.
+    """
+    path = Path(path)
+    for parent in [path, *path.parents]:
+        if parent.exists():
+            if parent != path and not parent.is_dir():
+                raise FastSNNError(f"{what} {path}: {parent} is a file, not a folder; choose another path")
+            if parent != path and not os.access(parent, os.W_OK | os.X_OK):
+                raise FastSNNError(f"{what} {path}: {parent} is not writable; choose another path")
+            if parent == path and not path.is_dir() and not os.access(path.parent, os.W_OK):
+                raise FastSNNError(f"{what} {path}: its folder is not writable")
+            break
+    return path
 
 
-def _dedupe_shared(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def dedupe_shared(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Drop tensors that share storage with an earlier one (tied embeddings)."""
     seen: set[tuple[int, int]] = set()
     out = {}
