@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 import torch
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
-from fastsnn import FastSNNError, hookimpl
+from fastsnn import FastSNNError, Params, hookimpl
 from fastsnn.builder.config import SNNConfig
 from fastsnn.builder.model_from_config import build_model_from_config
 from fastsnn.config import ModelConfig
@@ -20,24 +20,18 @@ from toy_plugins import CumMean, HalfNeuron
 class ToyHybridPar(CumMean):
     """Stands in for hybrid_par: takes the SWA reference as a parameter."""
 
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
+    class Params(Params):
         swa: Any = "swa"
 
-    def __init__(self, d_model, n_heads, layer_idx=0, max_seq_len=2048, swa="swa"):
-        super().__init__(d_model, n_heads, layer_idx, max_seq_len)
-        self.swa_ref = swa
 
-
-class AltParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class AltParams(Params):
     linear: Any = "linear"
     swa: Any = "swa"
 
 
-def toy_hybrid_alt(n_layers: int, linear: Any = "linear", swa: Any = "swa") -> list[Any]:
+def toy_hybrid_alt(n_layers: int, *, params: AltParams) -> list[Any]:
     """Linear and SWA alternating."""
-    return [linear if i % 2 == 0 else swa for i in range(n_layers)]
+    return [params.linear if i % 2 == 0 else params.swa for i in range(n_layers)]
 
 
 class SeedKernels:
@@ -85,12 +79,21 @@ def test_every_attn_kind_maps_to_the_model_config(kind):
     assert model_config.d_ff == 64 and model_config.vocab_size == 200
 
 
-def test_window_reaches_the_swa_kernel():
-    assert seed_config(attn_kind="swa", window=8).attention_ref() == {"name": "swa", "window": 8}
-    alt = build_model_from_config(seed_config(attn_kind="hybrid_alt", window=8))
+def test_attention_parameters_reach_the_kernel():
+    swa = build_model_from_config(seed_config(attn_kind={"name": "swa", "window": 8}))
+    assert swa.blocks[0].attn.params.window == 8
+    alt = build_model_from_config(seed_config(attn_kind={"name": "hybrid_alt", "swa": {"name": "swa", "window": 8}}))
     assert alt.layer_attention[1].params == {"window": 8}
-    par = build_model_from_config(seed_config(attn_kind="hybrid_par", window=8))
-    assert par.blocks[0].attn.swa_ref == {"name": "swa", "window": 8}
+    par = build_model_from_config(seed_config(attn_kind={"name": "hybrid_par", "swa": {"name": "swa", "window": 8}}))
+    assert par.blocks[0].attn.params.swa == {"name": "swa", "window": 8}
+
+
+def test_snn_config_is_a_model_config_under_the_seed_names():
+    cfg = seed_config(attn_kind="swa")
+    assert isinstance(cfg, ModelConfig) and cfg.attn_kind == "swa" and cfg.attention.name == "swa"
+    assert cfg.to_model_config() == ModelConfig(vocab_size=200, d_model=32, n_heads=4, n_layers=2, d_ff=64,
+                                                attention="swa")
+    assert set(SNNConfig.model_fields) == set(ModelConfig.model_fields), "no field is declared twice"
 
 
 def test_other_fields_pass_through():
@@ -98,7 +101,7 @@ def test_other_fields_pass_through():
                       tie_embeddings=False, max_seq_len=64)
     model = build_model_from_config(cfg)
     assert [ref.name for ref in model.layer_attention] == ["linear", "swa", "softmax"]
-    assert model.blocks[0].ffn.neuron.threshold == 0.25
+    assert model.blocks[0].ffn.neuron.params.threshold == 0.25
     assert model.head.weight is not model.embed.weight and model.config.max_seq_len == 64
 
 
@@ -112,7 +115,7 @@ def test_build_accepts_model_configs_and_dicts():
 
 # -- bad input -------------------------------------------------------------------------------------
 def test_unknown_attn_kind_suggests_the_closest():
-    with pytest.raises(ValidationError, match=r"attn_kind: .*unknown attention or layout 'hybird_alt' "
+    with pytest.raises(ValidationError, match=r"attn_kind\n  unknown attention or layout 'hybird_alt' "
                                               r"\(did you mean 'hybrid_alt'\?\)"):
         seed_config(attn_kind="hybird_alt")
 
@@ -124,8 +127,8 @@ def test_bad_shapes_and_fields_are_validation_errors():
         seed_config(vocab_size=0)
     with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
         seed_config(heads=4)
-    with pytest.raises(ValidationError, match="window applies to attn_kind"):
-        seed_config(attn_kind="linear", window=16)
+    with pytest.raises(ValidationError, match=r"attn_kind\.wndow\n  Extra inputs are not permitted"):
+        seed_config(attn_kind={"name": "linear", "wndow": 16})
 
 
 def test_not_a_config_is_a_clear_error():
@@ -135,5 +138,5 @@ def test_not_a_config_is_a_clear_error():
 
 def test_missing_kernel_package_is_named():
     with use_plugins():
-        with pytest.raises(ValidationError, match="pip install fastsnn-attention"):
+        with pytest.raises(ValidationError, match="attention 'swa' is provided by fastsnn-attention"):
             SNNConfig(vocab_size=10, attn_kind="swa", neuron="x")

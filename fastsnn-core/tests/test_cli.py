@@ -51,7 +51,7 @@ def test_list_all_and_one_kind():
 
 def test_list_unknown_kind_is_usage_error():
     result = run("list", "neurons")
-    assert result.exit_code == 2 and "Invalid value" in result.output
+    assert result.exit_code == 2 and "unknown component kind 'neurons' (did you mean 'neuron'?)" in result.output
 
 
 def test_info_shows_params_with_types_defaults_descriptions():

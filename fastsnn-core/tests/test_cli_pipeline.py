@@ -4,8 +4,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from fastsnn import from_pretrained
 from fastsnn.cli.main import cli
-from fastsnn.model_files import load_model
 from fastsnn.testing import use_plugins
 from toy_plugins import make_plugin
 
@@ -62,8 +62,8 @@ def test_train_generate_export_round_trip(files):
     assert result.exit_code == 0, result.output
     names = sorted(p.name for p in (files / "exported").iterdir())
     assert names == ["config.json", "model.safetensors", "tokenizer.json"]
-    trained, _ = load_model(ckpt)
-    exported, _ = load_model(files / "exported")
+    trained = from_pretrained(ckpt)
+    exported = from_pretrained(files / "exported")
     ids = torch.randint(0, 20, (1, 12))
     assert torch.equal(trained(ids), exported(ids))
 

@@ -59,7 +59,7 @@ def test_all_errors_are_reported_at_once():
 def test_unknown_component_names_install_hint():
     with pytest.raises(ValidationError) as err:
         ModelConfig.model_validate({**BASE, "neuron": "adaptive_threshold"})
-    assert "pip install fastsnn-neurons" in errors_of(err)
+    assert "provided by fastsnn-neurons" in errors_of(err)
 
 
 def test_shape_rules():

@@ -17,7 +17,7 @@ def _toy():
 def test_dense_view():
     x = torch.randn(2, 3)
     st = SpikeTensor.dense(x)
-    assert st.kind == "dense" and st.to_dense() is x and st.num_steps == 1 and st.shape == (2, 3)
+    assert st.view == "dense" and st.to_dense() is x and st.num_steps == 1 and st.shape == (2, 3)
     with pytest.raises(FastSNNError, match="pass it through a neuron"):
         st.to_count()
     with pytest.raises(FastSNNError, match="no firing rate"):
@@ -35,7 +35,7 @@ def test_count_view_values_and_stats():
 def test_count_to_events_and_back_is_exact():
     counts = torch.tensor([[3, 0, 1], [2, 5, 4]])
     events = SpikeTensor.count(counts, 0.25).to_events("unit")
-    assert events.kind == "event" and events.num_steps == 5 and events.spikes.shape == (5, 2, 3)
+    assert events.view == "event" and events.num_steps == 5 and events.spikes.shape == (5, 2, 3)
     assert torch.equal(events.to_count().counts, counts)
     assert torch.equal(events.to_dense(), counts.float() * 0.25)
     assert events.firing_rate == pytest.approx(counts.sum().item() / (5 * 6))

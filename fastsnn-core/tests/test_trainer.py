@@ -317,7 +317,12 @@ def test_corrupt_checkpoint_files_are_named(tmp_path):
     weights = step / "model.safetensors"
     good = weights.read_bytes()
     weights.write_bytes(b"not a safetensors file")
-    with pytest.raises(FastSNNError, match=f"{weights}: not a readable safetensors file"):
+    with pytest.raises(FastSNNError, match=f"{weights}: the weights do not match the checksum in config.json"):
+        quiet(TinyLM(), max_steps=4).load_checkpoint(step)
+    flipped = bytearray(good)
+    flipped[-3] ^= 0x01  # one flipped data byte
+    weights.write_bytes(bytes(flipped))
+    with pytest.raises(FastSNNError, match="the file was modified or damaged"):
         quiet(TinyLM(), max_steps=4).load_checkpoint(step)
     weights.write_bytes(good)
     (step / "trainer_state.json").write_text('{"step": 2,\n  oops')

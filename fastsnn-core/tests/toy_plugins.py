@@ -5,10 +5,10 @@ from __future__ import annotations
 import types
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from torch import nn
 
-from fastsnn import AttentionBase, LayerCache, SpikeCoding, SpikeTensor, SpikingNeuron, hookimpl
+from fastsnn import AttentionBase, LayerCache, Params, SpikeCoding, SpikeTensor, SpikingNeuron, hookimpl
 
 
 class UnitCoding(SpikeCoding):
@@ -34,18 +34,13 @@ class UnitCoding(SpikeCoding):
 class HalfNeuron(SpikingNeuron):
     """counts = round(x / threshold), straight-through."""
 
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
+    class Params(Params):
         threshold: float = Field(0.5, gt=0, description="value of one spike")
 
-    def __init__(self, threshold: float = 0.5):
-        super().__init__()
-        self.threshold = threshold
-
     def spikes(self, x):
-        scaled = x / self.threshold
+        scaled = x / self.params.threshold
         counts = scaled + (scaled.round() - scaled).detach()
-        return SpikeTensor.count(counts, self.threshold)
+        return SpikeTensor.count(counts, self.params.threshold)
 
 
 class MeanCache(LayerCache):
@@ -57,26 +52,22 @@ class MeanCache(LayerCache):
 class CumMean(AttentionBase):
     """Causal running mean of a projection (a toy token mixer with an O(1) cache)."""
 
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
+    class Params(Params):
         window: int = Field(4, gt=0)
 
-    def __init__(self, d_model, n_heads, layer_idx=0, max_seq_len=2048, window=4):
-        super().__init__()
-        self.proj = nn.Linear(d_model, d_model)
-        self.d_model = d_model
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.proj = nn.Linear(self.d_model, self.d_model)
 
     def init_cache(self, batch_size, device=None, dtype=None):
         return MeanCache(batch_size, self.d_model, device, dtype)
 
-    def forward(self, x, cache=None):
+    def mix(self, x, cache, start):
         v = self.proj(x)
-        start = 0 if cache is None else cache.seen
         csum = v.cumsum(1) + (0 if cache is None else cache.total.unsqueeze(1))
         counts = torch.arange(start + 1, start + x.shape[1] + 1, device=x.device).view(1, -1, 1)
         if cache is not None:
             cache.total = csum[:, -1]
-            cache.seen += x.shape[1]
         return csum / counts
 
 
@@ -96,7 +87,7 @@ def make_plugin(name="toy", **overrides):
         register(overrides.get("attention", "cummean"), CumMean)
 
     mod = types.ModuleType(name)
-    mod.PLUGIN_API_VERSION = overrides.get("api", "1.0")
+    mod.PLUGIN_API_VERSION = overrides.get("api", "2.0")
     mod.fastsnn_register_neurons = fastsnn_register_neurons
     mod.fastsnn_register_codings = fastsnn_register_codings
     mod.fastsnn_register_attention = fastsnn_register_attention

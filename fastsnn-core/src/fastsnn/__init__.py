@@ -2,7 +2,7 @@
 
 Components (neurons, attention kernels, codings, conversion rules, exporters, …) come from
 plugins found through the ``fastsnn`` entry-point group; see :mod:`fastsnn.hookspecs` and the
-kinds table in :mod:`fastsnn.kinds`.
+kinds table in :mod:`fastsnn.kind_table`.
 """
 
 from fastsnn.attention import AttentionBase, LayerCache
@@ -20,7 +20,7 @@ from fastsnn.errors import (
 from fastsnn.export.base import Exporter
 from fastsnn.factory import build_ref, components, create, kinds
 from fastsnn.hookspecs import hookimpl
-from fastsnn.kinds import DEFAULT_NEURON, Kind
+from fastsnn.kind_table import DEFAULT_NEURON, Kind
 from fastsnn.model.lm import from_pretrained
 from fastsnn.neuron import SpikingNeuron
 from fastsnn.params import Component, Params

@@ -11,7 +11,7 @@ def create(kind: str, name: str, /, **params: Any) -> Any:
     """Build a registered component, e.g. ``create("attention", "swa", d_model=128, n_heads=4, window=64)``.
 
     ``params`` are validated by the component's ``Params`` model; builder context for the kind
-    (``d_model``, ``n_heads`` … see ``fastsnn.kinds``) is passed through.
+    (``d_model``, ``n_heads`` … see ``fastsnn.kind_table``) is passed through.
 
     :raises FastSNNError: unknown kind or name (with "did you mean" and what to install), missing
         context, invalid params, or a factory that failed (naming the component and its plugin).

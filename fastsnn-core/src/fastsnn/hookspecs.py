@@ -7,7 +7,7 @@ names are the hooks below. Each ``fastsnn_register_*`` hook gets a callback::
 
 - ``name`` — the component's name, unique within its kind (``"swa"``).
 - ``factory`` — usually a class deriving from the kind's base (``fastsnn.SpikingNeuron``,
-  ``fastsnn.AttentionBase``, ...; see :mod:`fastsnn.kinds`). The registry checks the contract
+  ``fastsnn.AttentionBase``, ...; see :mod:`fastsnn.kind_table`). The registry checks the contract
   when the plugin loads: a class that is not a subclass of the base, or leaves one of its abstract
   methods unimplemented, is refused and the plugin reported broken (naming the component and the
   missing method). A factory function is allowed too; what it returns is checked when built.
@@ -44,7 +44,7 @@ def fastsnn_register_kinds(register: Register) -> None:
 
     :param register: ``register(name, *, hook, description, context=(), optional_context=(),
         built_context=None, base=None, required=(), providers=None)`` — the fields of
-        :class:`fastsnn.kinds.Kind`. ``hook`` must be ``fastsnn_register_<plural>``; every plugin
+        :class:`fastsnn.kind_table.Kind`. ``hook`` must be ``fastsnn_register_<plural>``; every plugin
         (including this one) can then implement it to register components of the new kind.
     """
 

@@ -56,7 +56,6 @@ def component_records(config: Any) -> list[dict[str, str]]:
 
     ``config`` is a :class:`~fastsnn.config.ModelConfig`; references are found by walking its fields.
     """
-    registry = get_registry()
     found: dict[tuple[str, str], dict[str, str]] = {}
 
     def visit(value: Any) -> None:
@@ -226,8 +225,8 @@ __all__ = [
     "TOKENIZER_FILE",
     "WEIGHTS_FILE",
     "check_finite_weights",
-    "find_tokenizer",
     "component_records",
+    "find_tokenizer",
     "load_into",
     "missing_component_hint",
     "model_files",

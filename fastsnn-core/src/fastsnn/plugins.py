@@ -33,7 +33,7 @@ import pluggy
 
 from fastsnn import hookspecs
 from fastsnn.errors import FastSNNError, PluginError
-from fastsnn.kinds import Kind
+from fastsnn.kind_table import Kind
 from fastsnn.registry import ComponentSpec, Registry, make_spec
 
 #: The plugin API this core provides. Plugins declare ``PLUGIN_API_VERSION = "2.x"``.

@@ -27,7 +27,7 @@ from fastsnn.errors import (
     format_loc,
     format_validation_error,
 )
-from fastsnn.kinds import CORE_KINDS, KNOWN_PLUGIN_KINDS, Kind, missing_members
+from fastsnn.kind_table import CORE_KINDS, KNOWN_PLUGIN_KINDS, Kind, missing_members
 from fastsnn.params import NoParams
 
 __all__ = [
@@ -99,7 +99,7 @@ class ComponentSpec:
         if base is not None and not isinstance(built, base):
             raise FastSNNError(
                 f"{self.kind} {self.name!r} from plugin {self.plugin!r} ({self.distribution}) built a "
-                f"{type(built).__name__}, which is not a {base.__module__}.{base.__qualname__}; "
+                f"{type(built).__name__}, which is not a {public_name(base)}; "
                 "the plugin breaks the contract of its kind"
             )
         return built
@@ -115,6 +115,16 @@ class ComponentSpec:
             "version": self.version,
             "params": self.params.model_json_schema(),
         }
+
+
+def public_name(cls: type) -> str:
+    """``fastsnn.SpikingNeuron`` for classes exported at the top of ``fastsnn``, else ``module.Qualname``."""
+    import sys
+
+    top = sys.modules.get("fastsnn")
+    if top is not None and getattr(top, cls.__name__, None) is cls:
+        return f"fastsnn.{cls.__name__}"
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _first_doc_line(obj: Any) -> str:
@@ -240,7 +250,8 @@ class Registry:
             return (f"{what} is provided by {provider}, which is installed but not loaded: "
                     "add it to FASTSNN_LOAD_PLUGINS or unset that variable")
         if status is None and _installed(provider):
-            return f"{what} is provided by {provider}, which is installed but registered no such component"
+            return (f"{what} is provided by {provider}, which is installed but was not loaded here "
+                    "(a controlled plugin set, e.g. fastsnn.testing.use_plugins)")
         return f"{what} is provided by {provider}: pip install {provider}"
 
     def clashes(self) -> dict[tuple[str, str], list[str]]:
@@ -371,14 +382,14 @@ def make_spec(
     if inspect.isclass(factory) and base is not None:
         if not issubclass(factory, base):
             raise FastSNNError(
-                f"{where}: class {factory.__qualname__} must subclass {base.__module__}.{base.__qualname__} "
+                f"{where}: class {factory.__qualname__} must subclass {public_name(base)} "
                 f"(the contract of kind {kind.name!r})"
             )
         missing = missing_members(factory, kind)
         if missing:
             raise FastSNNError(
                 f"{where}: class {factory.__qualname__} does not implement {', '.join(missing)} "
-                f"(required by kind {kind.name!r}: see {base.__module__}.{base.__qualname__})"
+                f"(required by kind {kind.name!r}: see {public_name(base)})"
             )
     return ComponentSpec(
         kind=kind.name,

@@ -15,8 +15,6 @@ def build_model_from_config(cfg: SNNConfig | ModelConfig | dict[str, Any]) -> Sp
     dict of either (a dict with ``attn_kind`` is read as an SNNConfig)."""
     if isinstance(cfg, dict):
         cfg = SNNConfig.model_validate(cfg) if "attn_kind" in cfg else ModelConfig.model_validate(cfg)
-    if isinstance(cfg, SNNConfig):
-        cfg = cfg.to_model_config()
     if not isinstance(cfg, ModelConfig):
         raise FastSNNError(f"build_model_from_config needs an SNNConfig, ModelConfig or dict, got {type(cfg).__name__}")
     return build_model(cfg)

@@ -7,17 +7,21 @@ import sys
 import click
 
 import fastsnn
+import fastsnn_runtime
 from fastsnn.cli.errors import EXIT_BAD_INPUT, FriendlyGroup, classify
 
 
 @click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(fastsnn.__version__, "--version", prog_name="fastsnn")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
-def cli(debug: bool) -> None:
+@click.option("--threads", type=int, metavar="N",
+              help="torch CPU threads, 1 to the number of CPUs (default: $FASTSNN_THREADS, $OMP_NUM_THREADS, all).")
+def cli(debug: bool, threads: int | None) -> None:
     """FastSNN: build ANN → convert to SNN → train/evaluate → export.
 
     Components come from plugins (entry-point group ``fastsnn``); ``fastsnn plugins`` shows them.
     """
+    fastsnn_runtime.apply_thread_policy(threads)
 
 
 def _add_builtin_commands() -> None:
@@ -48,4 +52,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
+    fastsnn_runtime.rerun_module_with_policy("fastsnn.cli.main")
     main()

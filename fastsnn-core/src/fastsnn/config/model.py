@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidat
 
 from fastsnn.config.refs import AttentionRef, ComponentRef, FFNRef, LayerMixRef, NeuronRef, NormRef
 from fastsnn.errors import FastSNNError
-from fastsnn.kinds import DEFAULT_NEURON
+from fastsnn.kind_table import DEFAULT_NEURON
 
 
 def _validate_attention(value: Any) -> Union[ComponentRef, list[ComponentRef]]:

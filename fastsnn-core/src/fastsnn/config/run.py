@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fastsnn.config.model import ModelConfig
 from fastsnn.config.refs import ExporterRef, NeuronRef, RuleRef
-from fastsnn.kinds import DEFAULT_NEURON
+from fastsnn.kind_table import DEFAULT_NEURON
 
 
 class TrainConfig(BaseModel):

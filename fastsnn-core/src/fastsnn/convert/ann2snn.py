@@ -14,7 +14,7 @@ from torch import nn
 from fastsnn.convert.engine import convert
 from fastsnn.convert.report import ConversionReport
 from fastsnn.errors import FastSNNError
-from fastsnn.kinds import DEFAULT_NEURON
+from fastsnn.kind_table import DEFAULT_NEURON
 
 
 class TinyANN(nn.Module):

@@ -21,7 +21,7 @@ from fastsnn.config.run import ConvertConfig
 from fastsnn.convert.report import ConversionReport, KeptModule, Replacement
 from fastsnn.convert.rule import CONVERTED_MARK, ConversionContext, ConversionRule
 from fastsnn.errors import FastSNNError
-from fastsnn.kinds import DEFAULT_NEURON
+from fastsnn.kind_table import DEFAULT_NEURON
 from fastsnn.neuron import SpikingNeuron
 from fastsnn.plugins import get_registry
 

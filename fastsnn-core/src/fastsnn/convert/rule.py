@@ -15,7 +15,7 @@ from typing import Any
 from torch import nn
 
 from fastsnn.errors import FastSNNError
-from fastsnn.kinds import DEFAULT_NEURON
+from fastsnn.kind_table import DEFAULT_NEURON
 from fastsnn.params import Component, Params
 from fastsnn.plugins import get_registry
 

@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from pydantic import ValidationError
 from torch import nn
 from torch.nn import functional as F
-
-from pydantic import ValidationError
 
 from fastsnn.config.model import ModelConfig
 from fastsnn.config.refs import ComponentRef

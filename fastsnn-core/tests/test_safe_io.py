@@ -1,4 +1,4 @@
-"""fastsnn.checkpoint: atomic files and folders, safe loading with errors naming the file."""
+"""fastsnn.safe_io: atomic files and folders, the umask, stale staging, reads whose errors name the file."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ import torch
 from torch import nn
 
 from fastsnn import FastSNNError
-from fastsnn.checkpoint import (
+from fastsnn.model_folder import load_into
+from fastsnn.safe_io import (
     atomic_write_bytes,
-    load_into,
-    load_state,
+    check_writable_destination,
+    follow_latest,
     read_json,
     read_tensors,
-    save_model,
+    remove_stale_staging,
     tensors_to_bytes,
     write_directory_atomically,
 )
@@ -80,23 +81,6 @@ def test_read_json_errors_name_file_and_line(tmp_path):
         read_json(tmp_path / "nope.json")
 
 
-def test_model_round_trip_with_tied_weights(tmp_path):
-    class Tied(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.embed = nn.Embedding(5, 3)
-            self.head = nn.Linear(3, 5, bias=False)
-            self.head.weight = self.embed.weight
-
-    model = Tied()
-    save_model(model, tmp_path, {"name": "tied"})
-    state, meta = load_state(tmp_path)
-    assert list(state) == ["embed.weight"] and meta["name"] == "tied"
-    fresh = Tied()
-    load_into(fresh, state, source="tied")
-    assert torch.equal(fresh.head.weight, model.embed.weight)
-
-
 def test_load_into_lists_every_mismatch():
     model = nn.Linear(3, 2)
     state = {"weight": torch.zeros(2, 4), "extra": torch.zeros(1)}
@@ -105,3 +89,42 @@ def test_load_into_lists_every_mismatch():
         load_into(model, state, source="file.bin")
     with pytest.raises(FastSNNError, match=r"weight: dtype torch.float64 in file, model expects torch.float32"):
         load_into(model, {"weight": torch.zeros(2, 3, dtype=torch.float64), "bias": torch.zeros(2)})
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_written_files_and_folders_follow_the_umask(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        atomic_write_bytes(tmp_path / "f.json", b"{}")
+        write_directory_atomically(tmp_path / "d", {"a.bin": b"1"})
+    finally:
+        os.umask(old)
+    assert (tmp_path / "f.json").stat().st_mode & 0o777 == 0o666 & ~umask
+    assert (tmp_path / "d").stat().st_mode & 0o777 == 0o777 & ~umask
+
+
+def test_stale_staging_left_by_a_killed_writer_is_removed(tmp_path):
+    (tmp_path / ".step_00000004.abc.tmp").mkdir()
+    (tmp_path / ".step_00000004.abc.tmp" / "model.safetensors").write_bytes(b"half")
+    (tmp_path / ".latest.xyz.tmp").write_bytes(b"")
+    (tmp_path / "step_00000002").mkdir()
+    removed = remove_stale_staging(tmp_path)
+    assert sorted(p.name for p in removed) == [".latest.xyz.tmp", ".step_00000004.abc.tmp"]
+    assert [p.name for p in tmp_path.iterdir()] == ["step_00000002"]
+
+
+def test_follow_latest(tmp_path):
+    assert follow_latest(tmp_path) == tmp_path
+    (tmp_path / "step_1").mkdir()
+    (tmp_path / "latest").write_text("step_1")
+    assert follow_latest(tmp_path) == tmp_path / "step_1"
+    (tmp_path / "latest").write_text("step_9")
+    with pytest.raises(FastSNNError, match="names step_9, which does not exist"):
+        follow_latest(tmp_path)
+
+
+def test_an_output_under_a_regular_file_is_refused_before_work(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(FastSNNError, match="is a file, not a folder"):
+        check_writable_destination(tmp_path / "file" / "out", "--out")
+    assert check_writable_destination(tmp_path / "new" / "deeper") == tmp_path / "new" / "deeper"
