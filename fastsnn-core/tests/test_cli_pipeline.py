@@ -87,7 +87,7 @@ def test_train_bad_inputs_exit_2(files):
     assert result.exit_code == 2 and "missing.txt not found" in result.output
     (files / "notrain.toml").write_text("[train]\nmax_steps = 2\n")
     result = invoke("train", files / "notrain.toml", "--data", files / "text.txt")
-    assert result.exit_code == 2 and "a [model] table is needed" in result.output
+    assert result.exit_code == 2 and "this command needs a [model] table" in result.output
 
 
 def test_generate_and_export_bad_inputs_exit_2(files):

@@ -13,6 +13,7 @@ advances ``cache.seen``. A layer writes only its mixing and its cache — never 
 
 from __future__ import annotations
 
+import copy
 from abc import abstractmethod
 from collections.abc import Mapping
 from typing import Any
@@ -35,6 +36,14 @@ class LayerCache:
         self.batch_size = batch_size
         self.seen = 0
         self.owner_id = None if owner is None else id(owner)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> LayerCache:
+        """An independent copy (to branch a decode); tensors are detached copies of the state."""
+        clone = copy.copy(self)
+        memo[id(self)] = clone
+        for key, value in vars(self).items():
+            setattr(clone, key, value.detach().clone() if isinstance(value, torch.Tensor) else copy.deepcopy(value, memo))
+        return clone
 
     def nbytes(self) -> int:
         """Bytes held by this cache's tensors."""

@@ -8,11 +8,12 @@ from pathlib import Path
 import click
 import torch
 
-from fastsnn.config import RunConfig, TrainConfig, load_config
+from fastsnn.config import TrainConfig
+from fastsnn.config.checks import load_run_file
 from fastsnn.errors import ConfigError, FastSNNError
 from fastsnn.model import from_pretrained
-from fastsnn.model_folder import TOKENIZER_FILE, find_tokenizer, resolve_model_folder
-from fastsnn.safe_io import atomic_write_bytes, json_bytes
+from fastsnn.model_folder import find_tokenizer, resolve_model_folder
+from fastsnn.safe_io import check_writable_destination
 
 
 def decode_lenient(tokenizer, ids: torch.Tensor) -> str:
@@ -30,39 +31,70 @@ def decode_lenient(tokenizer, ids: torch.Tensor) -> str:
 @click.option("--data", "data_path", required=True, type=click.Path(path_type=Path),
               help="A UTF-8 text file; the first 90% trains, the last 10% validates.")
 @click.option("--tokenizer", type=click.Choice(["char", "byte"]), default="char", show_default=True)
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Checkpoint directory (default: train.checkpoint_dir, else runs/<config name>).")
-@click.option("--resume", is_flag=True, help="Continue from the latest checkpoint in the output directory.")
+@click.option("--out", type=click.Path(path_type=Path),
+              help="Run folder (default: train.checkpoint_dir, else runs/<config name>).")
+@click.option("--resume", is_flag=True, help="Continue the run in --out (its settings must match; see --allow-change).")
+@click.option("--overwrite", is_flag=True, help="Replace what --out holds with a new run.")
+@click.option("--allow-change", "allow_change", multiple=True, metavar="FIELD",
+              help="With --resume: accept a changed setting, e.g. --allow-change train.lr (repeatable).")
 @click.option("--max-steps", type=click.IntRange(1), help="Override train.max_steps.")
-def train(config: Path, data_path: Path, tokenizer: str, out: Path | None, resume: bool, max_steps: int | None) -> None:
-    """Train the [model] of CONFIG on a text file with the [train] settings; checkpoints as safetensors."""
+def train(config: Path, data_path: Path, tokenizer: str, out: Path | None, resume: bool, overwrite: bool,
+          allow_change: tuple[str, ...], max_steps: int | None) -> None:
+    """Train the [model] of CONFIG on a text file with the [train] settings; checkpoints as safetensors.
+
+    Every check runs before anything is written: the config (as `fastsnn validate`), the output
+    folder, the data and its split, and — with --resume — that the run's recorded settings, tokenizer
+    and data match.
+    """
     from fastsnn.data.text import TextDataset
     from fastsnn.model import build_model
+    from fastsnn.model_folder import find_tokenizer
+    from fastsnn.train import run_folder
     from fastsnn.train.checkpoints import resolve_checkpoint
     from fastsnn.train.trainer import Trainer
 
-    run = load_config(config, RunConfig)
-    if run.model is None:
-        raise ConfigError(f"{config}: a [model] table is needed to train")
+    if resume and overwrite:
+        raise click.UsageError("--resume continues a run and --overwrite replaces it: choose one")
+    if allow_change and not resume:
+        raise click.UsageError("--allow-change goes with --resume")
+    run = load_run_file(config, require=("model",))
     train_cfg = run.train or TrainConfig()
     out = out or train_cfg.checkpoint_dir or Path("runs") / config.stem
+    check_writable_destination(out, "--out")
     train_cfg = train_cfg.model_copy(update={"checkpoint_dir": out, **({"max_steps": max_steps} if max_steps else {})})
-    data = TextDataset.from_file(data_path, tokenizer=tokenizer)
+    if resume:
+        if not (out / "latest").exists():
+            raise FastSNNError(f"--resume: no checkpoint in {out} (it has no 'latest' file); drop --resume to start fresh")
+        saved = find_tokenizer(out)
+        if saved.kind != tokenizer:
+            raise FastSNNError(f"--resume: the run in {out} uses the {saved.kind} tokenizer, not {tokenizer}; "
+                               f"pass --tokenizer {saved.kind}")
+        data = TextDataset.from_file(data_path, tokenizer=saved)  # the run's vocabulary: ids never remapped
+    else:
+        run_folder.check_new_run(out, overwrite)
+        data = TextDataset.from_file(data_path, tokenizer=tokenizer)
     if data.tokenizer.vocab_size > run.model.vocab_size:
         raise ConfigError(
             f"{config}: model.vocab_size is {run.model.vocab_size} but the {tokenizer} tokenizer of {data_path} "
             f"needs {data.tokenizer.vocab_size}; raise model.vocab_size"
         )
-    if resume and not (out / "latest").exists():
-        raise FastSNNError(f"--resume: no checkpoint in {out} (it has no 'latest' file); drop --resume to start fresh")
-    model = build_model(run.model)
-    n_params = sum(p.numel() for p in model.parameters())
+    data.check_windows(train_cfg.seq_len, where=str(data_path))
+    identity = run_folder.run_identity(run.model.model_dump(mode="json"), train_cfg.model_dump(mode="json"),
+                                       data.tokenizer.to_dict(), run_folder.data_fingerprint(data_path))
+    if resume:
+        run_folder.check_resume(out, identity, set(allow_change))
+    model = build_model(run.model, seed=train_cfg.seed)
+    n_params = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
     click.echo(f"model: {n_params / 1e6:.2f}M parameters, layers: {', '.join(r.name for r in model.layer_attention)}")
     click.echo(f"data: {data_path} — {len(data.train):,} train / {len(data.val):,} val tokens, "
                f"vocab {data.tokenizer.vocab_size}")
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out / TOKENIZER_FILE, json_bytes(data.tokenizer.to_dict()))
+    # every check has passed: from here on the run folder may be written
+    if resume:
+        run_folder.record_allowed_changes(out, identity)
+    else:
+        run_folder.start_run(out, identity, data.tokenizer.to_dict(), overwrite=overwrite)
     trainer = Trainer(model, train_cfg)
+    trainer.tokenizer = data.tokenizer.to_dict()
     windows = data.random_windows("train", train_cfg.batch_size, train_cfg.seq_len, seed=train_cfg.seed)
     trainer.fit(windows, resume_from=out if resume else None)  # saves to ``out`` as it goes and at the end
     step_dir = resolve_checkpoint(out)
@@ -105,8 +137,9 @@ def export(checkpoint: Path, out: Path, exporter: str) -> None:
     """Export the model saved at CHECKPOINT with a registered exporter (weights only, no trainer state)."""
     from fastsnn.plugins import get_registry
 
-    model = from_pretrained(checkpoint)
+    check_writable_destination(out, "--out")
     writer = get_registry().create("exporter", exporter)
+    model = from_pretrained(checkpoint)
     source = resolve_model_folder(checkpoint)
     metadata: dict = {"source": str(source)}
     try:

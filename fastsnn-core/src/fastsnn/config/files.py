@@ -27,7 +27,15 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file not found: {path}")
     if path.is_dir():
         raise ConfigError(f"config path is a directory, not a file: {path}")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {err.start} is {err.object[err.start:err.start + 1]!r}); "
+            "save the config as UTF-8"
+        ) from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot be read: {err.strerror}") from None
     suffix = path.suffix.lower()
     if suffix == ".toml":
         try:

@@ -190,6 +190,18 @@ class TextDataset:
             ) from None
         return cls.from_text(text, tokenizer, val_fraction)
 
+    def check_windows(self, seq_len: int, where: str = "the text") -> None:
+        """Check, before training starts, that each split holds at least one window of ``seq_len`` tokens.
+
+        :raises FastSNNError: naming the split, its length and what to change.
+        """
+        for name, tokens in (("training", self.train), ("validation", self.val)):
+            if len(tokens) < seq_len:
+                raise FastSNNError(
+                    f"{where}: the {name} split has {len(tokens):,} tokens, fewer than one window of seq_len="
+                    f"{seq_len}; use a longer text or a smaller [train] seq_len"
+                )
+
     def split(self, name: Literal["train", "val"]) -> torch.Tensor:
         if name not in ("train", "val"):
             raise FastSNNError(f"split must be 'train' or 'val', got {name!r}")

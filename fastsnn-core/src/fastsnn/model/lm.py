@@ -80,10 +80,7 @@ class SpikingLM(nn.Module):
     # -- forward ----------------------------------------------------------------------------
     def forward(self, input_ids: torch.Tensor, cache: ModelCache | None = None) -> torch.Tensor:
         """``input_ids (B, T)`` → logits ``(B, T, vocab)``. With ``cache``, continue from it and advance it."""
-        if input_ids.dim() != 2:
-            raise FastSNNError(f"input_ids must have shape (batch, time), got {tuple(input_ids.shape)}")
-        if input_ids.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
-            raise FastSNNError(f"input_ids must be an integer tensor, got {input_ids.dtype}")
+        input_ids = self.check_ids(input_ids)
         B, T = input_ids.shape
         if cache is not None:
             cache.check(id(self), B, T, self.config.max_seq_len)
@@ -95,6 +92,29 @@ class SpikingLM(nn.Module):
         if cache is not None:
             cache.seen += T
         return self.head(self.norm(x))  # (B, T, vocab)
+
+    def check_ids(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Validate token ids ``(B, T)``: a non-empty integer tensor with ``0 <= id < vocab_size``.
+
+        Returns them as int64 (what ``nn.Embedding`` takes; narrower integer dtypes are widened).
+
+        :raises FastSNNError: wrong type, shape, dtype, an empty axis, or an id out of range.
+        """
+        if not isinstance(input_ids, torch.Tensor):
+            raise FastSNNError(f"input_ids must be a torch.Tensor of token ids (batch, time), got {type(input_ids).__name__}")
+        if input_ids.dim() != 2:
+            raise FastSNNError(f"input_ids must have shape (batch, time), got {tuple(input_ids.shape)}")
+        if input_ids.dtype.is_floating_point or input_ids.dtype.is_complex or input_ids.dtype == torch.bool:
+            raise FastSNNError(f"input_ids must be an integer tensor, got {input_ids.dtype}")
+        if input_ids.shape[0] == 0 or input_ids.shape[1] == 0:
+            raise FastSNNError(f"input_ids has an empty batch or time axis (shape {tuple(input_ids.shape)}); "
+                               "give at least one token of one sequence")
+        low, high = (int(v) for v in torch.aminmax(input_ids))
+        if low < 0 or high >= self.config.vocab_size:
+            bad = low if low < 0 else high
+            raise FastSNNError(f"token id {bad} is out of range for vocab_size={self.config.vocab_size} "
+                               f"(ids must be in 0..{self.config.vocab_size - 1}); check the tokenizer")
+        return input_ids.long()
 
     def prefill(self, input_ids: torch.Tensor, cache: ModelCache, chunk_size: int = 512) -> torch.Tensor:
         """Feed a (long) prompt ``input_ids (B, T)`` into ``cache`` ``chunk_size`` tokens at a time.
@@ -228,8 +248,16 @@ def from_pretrained(path: str | Path) -> SpikingLM:
     return model.eval()
 
 
-def build_model(config: ModelConfig | dict) -> SpikingLM:
-    """Build a :class:`SpikingLM` from a config (or a dict validated as one)."""
+def build_model(config: ModelConfig | dict, seed: int | None = None) -> SpikingLM:
+    """Build a :class:`SpikingLM` from a config (or a dict validated as one).
+
+    :param seed: with a seed the initial weights depend on it alone (the global RNG is left as it
+        was); ``None`` draws from the global RNG.
+    """
     if not isinstance(config, ModelConfig):
         config = ModelConfig.model_validate(config)
-    return SpikingLM(config)
+    if seed is None:
+        return SpikingLM(config)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return SpikingLM(config)
