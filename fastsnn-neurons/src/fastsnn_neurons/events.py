@@ -119,7 +119,12 @@ def integrate_and_fire(
     ``num_steps``, or the fewest steps (at least 1) that carry every count; a count that does
     not fit an explicit ``num_steps`` is a FastSNNError.
     """
-    residual = membrane / threshold + 0.5
+    residual = membrane / threshold  # the quotient count mode rounds, in the membrane's dtype
+    if residual.dtype in (torch.float16, torch.bfloat16):
+        # + ½ and the resets in fp32, where they are exact: in fp16 1025 + ½ rounds to 1026 (bf16:
+        # from 129 on), so the train would decode to one more than count mode's round(V/V_th)
+        residual = residual.float()
+    residual = residual + 0.5
     if lo is not None or hi is not None:
         residual = residual.clamp(lo, None if hi is None else hi + 0.5)
     needed = coding.steps_for(torch.floor(residual))

@@ -81,6 +81,7 @@ class GatedLinearAttention(ProjectedAttention):
         """``x [B, T, d_model]`` → ``[B, T, d_model]``."""
         self.check_cache(x, cache)
         q, k, v = self.project_qkv(x, qk_map=F.relu)  # relu(q) (B, H, T, D), relu(k), v (B, Hkv, T, D)
+        q = q.float()  # o in fp32 (the kernels' own precision): q·S outgrows fp16 before out_norm
         g = self.log_decay(x)  # (B, Hkv, T, D)
         if cache is not None and x.shape[1] == 1:
             o, cache.state = recurrent_gla(q, k, v, g, initial_state=cache.state)
@@ -91,7 +92,7 @@ class GatedLinearAttention(ProjectedAttention):
                 cache.state = final
         if cache is not None:
             cache.seen += x.shape[1]
-        o = self.merge_heads(self.out_norm(o))  # (B, T, H·D)
+        o = self.merge_heads(self.out_norm(o).to(x.dtype))  # (B, T, H·D)
         if self.out_gate is not None:
             o = o * F.silu(self.out_gate(x))
         return self.o_proj(o)

@@ -80,7 +80,11 @@ class LinearAttention(ProjectedAttention):
     def forward(self, x: torch.Tensor, cache: LinearAttentionCache | None = None) -> torch.Tensor:
         """``x [B, T, d_model]`` → ``[B, T, d_model]``; with a cache, one token costs O(1) in the prefix."""
         self.check_cache(x, cache)
-        q, k, v = self.project_qkv(x, qk_map=self.feature_map)  # φ(q) (B, H, T, D), φ(k), v (B, Hkv, T, D)
+        # φ, the sums and the normalisers in fp32, the kernels' own precision (so no extra pass), with
+        # one cast back at the end: in fp16 φ = relu² overflows from |q| > 256, and the raw sums
+        # that norm='rmsnorm' normalises outgrow 65,504 long before the norm would bring them back.
+        # φ(q) (B, H, T, D), φ(k) (B, Hkv, T, D) in fp32; v (B, Hkv, T, D)
+        q, k, v = self.project_qkv(x, qk_map=lambda t: self.feature_map(t.float()))
         normalize = self.norm == "z"
         if cache is None:
             o, _ = chunk_linear_attn(q, k, v, normalize=normalize, chunk_size=self.chunk_size, eps=self.eps)
@@ -95,4 +99,4 @@ class LinearAttention(ProjectedAttention):
             cache.seen += x.shape[1]
         if self.out_norm is not None:
             o = self.out_norm(o)
-        return self.o_proj(self.merge_heads(o))
+        return self.o_proj(self.merge_heads(o.to(x.dtype)))

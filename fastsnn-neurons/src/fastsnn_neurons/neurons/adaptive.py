@@ -12,12 +12,21 @@ from fastsnn import SpikeTensor
 from fastsnn.config.refs import SurrogateRef
 from fastsnn_neurons.neurons.base import CountNeuron, ensure_finite, validate_params
 
+#: dtypes whose reductions are accumulated in fp32
+_HALF_DTYPES = (torch.float16, torch.bfloat16)
+
 
 def adaptive_threshold(x: torch.Tensor, k: float, eps: float) -> torch.Tensor:
-    """``V_th = max(mean_d |x_d| / k, eps)`` per token: ``x [..., D]`` → ``[..., 1]``.
+    """``V_th = max(mean_d |x_d| / k, eps)`` per token: ``x [..., D]`` → ``[..., 1]`` in ``x``'s dtype.
 
     The mean is computed as an L1 norm over the last axis divided by ``k·D`` (one fused pass).
+    fp16/bf16 inputs are summed in fp32 and the threshold is cast back at the end: the L1 sum of
+    a wide token overflows fp16 (11,008 values of 6.0 sum to 66,048 > 65,504) and loses digits
+    in bf16. ``|x|`` is summed straight into fp32 (``sum(dtype=)``), never a widened copy of ``x``.
     """
+    if x.dtype in _HALF_DTYPES:
+        l1 = x.abs().sum(-1, keepdim=True, dtype=torch.float32)
+        return torch.clamp(l1 / (k * x.shape[-1]), min=eps).to(x.dtype)
     l1 = torch.linalg.vector_norm(x, ord=1, dim=-1, keepdim=True)
     return torch.clamp(l1 / (k * x.shape[-1]), min=eps)
 

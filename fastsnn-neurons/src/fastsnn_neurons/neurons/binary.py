@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from fastsnn import SpikeTensor
 from fastsnn.config.refs import SurrogateRef
 from fastsnn_neurons.neurons.base import PackageNeuron, ensure_finite, merge_time, split_time, validate_params
-from fastsnn_neurons.neurons.multistep import StepRule, run_fused
+from fastsnn_neurons.neurons.multistep import StepRule, membrane_dtype, run_fused
 
 
 class BinaryNeuronBase(PackageNeuron):
@@ -41,12 +41,13 @@ class BinaryNeuronBase(PackageNeuron):
             ensure_finite(x, self.name)
         decay = self._decay()
         steps, axis = split_time(x, p.time_dim, self.name)  # [T, ...]
+        steps = steps.to(membrane_dtype(steps))  # fp16/bf16 integrate in fp32 over T > 1 steps
         spikes: list[torch.Tensor] = []
         membrane = torch.zeros_like(steps[0])
         for current in steps:
             membrane = (decay * membrane + current) if spikes else current
             s = self.surrogate.heaviside(membrane - p.threshold)
-            spikes.append(s)
+            spikes.append(s.to(x.dtype))
             reset = s.detach() if p.detach_reset else s
             if p.reset == "soft":
                 membrane = membrane - reset * p.threshold

@@ -21,11 +21,15 @@ class _FixedCountsSTE(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, threshold: torch.Tensor, lo: int | None, hi: int | None) -> torch.Tensor:
-        scaled = x / threshold
+        # V_th is divided and multiplied in x's dtype (as in the reference), but its gradient is
+        # returned in its own dtype: an fp32 parameter under fp16 activations gets an fp32 sum
+        threshold_x = threshold.to(x.dtype)
+        scaled = x / threshold_x
         ctx.bounds = (-math.inf if lo is None else float(lo), math.inf if hi is None else float(hi))
+        ctx.threshold_dtype = threshold.dtype
         ctx.save_for_backward(scaled)
         counts = scaled.clamp(lo, hi) if lo is not None or hi is not None else scaled.clone()
-        return counts.round_().mul_(threshold)
+        return counts.round_().mul_(threshold_x)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
@@ -34,8 +38,16 @@ class _FixedCountsSTE(torch.autograd.Function):
         grad_x = torch.ops.aten.hardtanh_backward(grad, scaled, lo, hi)
         grad_threshold = None
         if ctx.needs_input_grad[1]:
+            # Σ g·(n − 1[lo < u < hi]·u): the residual n − u is formed before multiplying (two big
+            # sums Σ g·n − Σ g·u cancel catastrophically) and summed in fp32 (in fp16 the sum
+            # overflows, in bf16 it keeps 3 digits); the result is in the threshold's dtype.
             counts = scaled.clamp(lo, hi).round_()  # infinite bounds clamp nothing
-            grad_threshold = (grad * counts).sum() - (grad_x * scaled).sum()
+            if lo == -math.inf and hi == math.inf:
+                residual = counts.sub_(scaled)
+            else:
+                residual = torch.where((scaled > lo) & (scaled < hi), counts - scaled, counts)
+            accumulate = torch.float32 if grad.dtype in (torch.float16, torch.bfloat16) else None
+            grad_threshold = torch.sum(grad * residual, dtype=accumulate).to(ctx.threshold_dtype)
         return grad_x, grad_threshold, None, None
 
 
@@ -94,7 +106,7 @@ class FixedThresholdNeuron(CountNeuron):
         if self.params.check_finite:
             ensure_finite(x, self.name)
         lo, hi = self.count_bounds
-        return _FixedCountsSTE.apply(x, self.threshold().to(x.dtype), lo, hi)
+        return _FixedCountsSTE.apply(x, self.threshold(), lo, hi)
 
     def _spikes(self, x: torch.Tensor) -> SpikeTensor:
         if self.params.check_finite:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from fastsnn import SpikeTensor
 from fastsnn.config.refs import SurrogateRef
 from fastsnn_neurons.neurons.base import CountNeuron, ensure_finite, merge_time, split_time, validate_params
-from fastsnn_neurons.neurons.multistep import StepRule, run_fused
+from fastsnn_neurons.neurons.multistep import StepRule, membrane_dtype, run_fused
 
 
 class LIFSINTNeuron(CountNeuron):
@@ -80,12 +80,13 @@ class LIFSINTNeuron(CountNeuron):
         threshold = self.params.threshold
         decay = self.params.decay
         steps, axis = split_time(x, self.params.time_dim, self.name)  # [T, ...]
+        steps = steps.to(membrane_dtype(steps))  # fp16/bf16 integrate in fp32 over T > 1 steps
         counts: list[torch.Tensor] = []
         membrane = torch.zeros_like(steps[0])
         for current in steps:
             membrane = decay * membrane + current if counts else current
             n = self.quantize(membrane / threshold)
-            counts.append(n)
+            counts.append(n.to(x.dtype))
             reset = n.detach() if self.params.detach_reset else n
             membrane = membrane - reset * threshold
         scale = torch.tensor(threshold, dtype=x.dtype, device=x.device)

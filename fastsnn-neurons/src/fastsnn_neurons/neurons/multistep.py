@@ -90,7 +90,9 @@ class MultiStepFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, x_steps: torch.Tensor, rule: StepRule) -> torch.Tensor:
-        membranes = torch.empty_like(x_steps)  # h_t, kept for backward
+        # The membrane integrates over time: fp16/bf16 inputs integrate in fp32 (in fp16 a drive
+        # of 0.01 per step is rounded to 0.00977 next to V_th = 1); spikes·scale are cast back.
+        membranes = torch.empty_like(x_steps, dtype=membrane_dtype(x_steps))  # h_t, kept for backward
         out = torch.empty_like(x_steps)
         v = None
         last = x_steps.shape[0] - 1
@@ -112,12 +114,12 @@ class MultiStepFunction(torch.autograd.Function):
     def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor, None]:
         (membranes,) = ctx.saved_tensors
         rule: StepRule = ctx.rule
-        grad_x = torch.empty_like(membranes)
-        grad_v = None  # ∂L/∂v_t, carried backwards through time
+        grad_x = torch.empty_like(grad_out)
+        grad_v = None  # ∂L/∂v_t, carried backwards through time (in the membranes' dtype)
         for t in reversed(range(membranes.shape[0])):
             h = membranes[t]
             ds = rule.spike_derivative(h)
-            grad_h = grad_out[t] * ds
+            grad_h = grad_out[t].to(h.dtype) * ds
             if rule.out_scale != 1.0:
                 grad_h = grad_h * rule.out_scale
             if grad_v is not None:
@@ -125,6 +127,14 @@ class MultiStepFunction(torch.autograd.Function):
             grad_x[t] = grad_h
             grad_v = grad_h * rule.decay
         return grad_x, None
+
+
+def membrane_dtype(x_steps: torch.Tensor) -> torch.dtype:
+    """The dtype a membrane integrates ``x_steps [T, ...]`` in: fp32 for fp16/bf16 inputs of more
+    than one step (one step integrates nothing), else the input's own."""
+    if x_steps.dtype in (torch.float16, torch.bfloat16) and x_steps.shape[0] > 1:
+        return torch.float32
+    return x_steps.dtype
 
 
 def run_fused(neuron: Any, x: torch.Tensor, rule: StepRule) -> torch.Tensor:

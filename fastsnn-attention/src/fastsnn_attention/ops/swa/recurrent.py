@@ -8,8 +8,7 @@ validity mask hides slots not yet written. Cost per token: O(W).
 from __future__ import annotations
 
 import torch
-
-from fastsnn_attention.ops.groups import merge_groups, split_groups
+from torch.nn import functional as F
 
 
 def ring_swa_step(
@@ -25,14 +24,16 @@ def ring_swa_step(
     :param q: ``[B, Hq, 1, D]`` the newest query; its own key must already be in the ring.
     :param ring_k: ``[B, Hkv, W, D]`` keys by slot; ``ring_v`` ``[B, Hkv, W, Dv]``.
     :param n_valid: how many slots hold tokens (``min(seen, W)``); slots ``≥ n_valid`` are empty.
-    :returns: ``[B, Hq, 1, Dv]``.
+    :returns: ``[B, Hq, 1, Dv]`` in ``q``'s dtype.
     """
+    batch, n_heads, _, head_dim = q.shape
     n_kv_heads, window = ring_k.shape[1], ring_k.shape[2]
-    scale = q.shape[-1] ** -0.5 if scale is None else scale
-    q_g = split_groups(q, n_kv_heads)  # (B, Hkv, G, 1, D)
-    scores = (q_g @ ring_k.unsqueeze(2).transpose(-1, -2)).float() * scale  # (B, Hkv, G, 1, W)
+    # The G query heads of a key/value head are G queries against the same keys: one SDPA call,
+    # no copies of the ring. SDPA accumulates scores and sums in fp32 (as blockwise_swa does), so
+    # fp16/bf16 neither overflow (q·k of activations ~300 exceeds 65,504) nor round the scores.
+    q_g = q.reshape(batch, n_kv_heads, n_heads // n_kv_heads, head_dim)  # (B, Hkv, G, D)
+    filled = None
     if n_valid < window:
-        empty = torch.arange(window, device=q.device) >= n_valid
-        scores = scores.masked_fill(empty, float("-inf"))
-    out = scores.softmax(-1).to(ring_v.dtype) @ ring_v.unsqueeze(2)  # (B, Hkv, G, 1, Dv)
-    return merge_groups(out).to(q.dtype)
+        filled = (torch.arange(window, device=q.device) < n_valid)[None, :]  # (1, W): True where a token is
+    out = F.scaled_dot_product_attention(q_g, ring_k.to(q.dtype), ring_v.to(q.dtype), attn_mask=filled, scale=scale)
+    return out.reshape(batch, n_heads, 1, ring_v.shape[-1])  # (B, Hq, 1, Dv)
