@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from pydantic import BaseModel, ConfigDict
 
 import fastsnn
 import fastsnn_attention.plugin
@@ -16,9 +15,6 @@ from fastsnn.testing import use_plugins
 class RoundingNeuron(SpikingNeuron):
     """Per-token adaptive threshold ``V = mean|x|/3``, counts ``round(x / V)``, straight-through gradient."""
 
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
-
     def spikes(self, x: torch.Tensor) -> SpikeTensor:
         threshold = x.detach().abs().mean(-1, keepdim=True).clamp_min(1e-6) / 3
         scaled = x / threshold
@@ -27,7 +23,7 @@ class RoundingNeuron(SpikingNeuron):
 
 
 class TestNeuronPlugin:
-    PLUGIN_API_VERSION = "1.0"
+    PLUGIN_API_VERSION = "2.0"
 
     @fastsnn.hookimpl
     def fastsnn_register_neurons(self, register):

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 import fastsnn
-from fastsnn import FastSNNError
+from fastsnn import AttentionBase, FastSNNError
+from fastsnn_attention.layers import HybridParallelCache
 from fastsnn_attention.testing import assert_close
 
 D_MODEL, HEADS = 48, 4
@@ -42,7 +43,23 @@ def test_decode_and_chunked_prefill_equal_the_full_forward(key):
     pieces = [layer(x[:, :13], cache), layer(x[:, 13:14], cache), layer(x[:, 14:30], cache)]
     pieces += [layer(x[:, t : t + 1], cache) for t in range(30, 41)]
     assert cache.seen == 41
+    if isinstance(cache, HybridParallelCache):  # each branch's own forward advanced its cache once per call
+        assert cache.linear.seen == cache.swa.seen == 41
     assert_close(torch.cat(pieces, dim=1), full, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("key", sorted(KERNELS))
+def test_layers_write_only_the_mixing_and_the_base_does_the_bookkeeping(key):
+    layer = make(key)
+    assert type(layer).forward is AttentionBase.forward  # no layer overrides the template method
+    x = torch.randn(1, 6, D_MODEL)
+    cache = layer.init_cache(1)
+    layer.mix(x, cache, 0)
+    assert cache.seen == 0  # mix never advances the cache ...
+    fresh = layer.init_cache(1)
+    layer(x, fresh)
+    layer(x[:, :1], fresh)
+    assert fresh.seen == 7  # ... forward does, once per call
 
 
 @pytest.mark.parametrize("key", sorted(KERNELS))
@@ -123,7 +140,7 @@ def test_kv_heads_must_divide_heads(name):
 
 
 def test_unknown_feature_map_is_a_param_error_with_did_you_mean():
-    with pytest.raises(FastSNNError, match=r"feature_map: .*unknown feature map 'elu\+1' \(did you mean 'elu1'\?\)"):
+    with pytest.raises(FastSNNError, match=r"\n  feature_map: unknown feature_map 'elu\+1' \(did you mean 'elu1'\?\)"):
         make("linear", feature_map="elu+1")
 
 
@@ -175,7 +192,7 @@ def test_sequence_longer_than_max_seq_len_is_refused(key):
 
 
 def test_input_must_be_three_dimensional():
-    with pytest.raises(FastSNNError, match=r"input must be \[batch, time, d_model\], got shape \(5, 48\)"):
+    with pytest.raises(FastSNNError, match=r"LinearAttention: input must be \[batch, time, d_model\], got \(5, 48\)"):
         make("linear")(torch.randn(5, D_MODEL))
 
 

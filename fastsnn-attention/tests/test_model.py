@@ -65,10 +65,10 @@ def test_softmax_on_chosen_layers_of_a_layout():
 def test_layouts_expand_to_the_expected_kernels():
     kinds = [type(b.attn).__name__ for b in model_for(LAYOUTS["hybrid_alt_gla_first_swa"], n_layers=4).blocks]
     assert kinds == ["SlidingWindowAttention", "GatedLinearAttention"] * 2
-    swa_windows = [b.attn.window for b in model_for(LAYOUTS["hybrid_alt"], n_layers=4).blocks[1::2]]
+    swa_windows = [b.attn.params.window for b in model_for(LAYOUTS["hybrid_alt"], n_layers=4).blocks[1::2]]
     assert swa_windows == [4, 4]
     par = model_for(LAYOUTS["hybrid_par"], n_layers=1).blocks[0].attn
-    assert type(par).__name__ == "HybridParallelAttention" and par.swa_branch.window == 4
+    assert type(par).__name__ == "HybridParallelAttention" and par.swa_branch.params.window == 4
 
 
 @pytest.mark.parametrize("layout", ["hybrid_alt", "hybrid_par", "softmax"])
@@ -162,5 +162,5 @@ def test_bad_window_in_a_layout_is_a_config_error_with_its_path():
 
 
 def test_unknown_feature_map_in_a_config_names_its_path_and_the_closest_map():
-    with pytest.raises(ValidationError, match=r"attention\.feature_map\n.*unknown feature map 'rleu' \(did you mean 'relu'"):
+    with pytest.raises(ValidationError, match=r"attention\.feature_map\n  unknown feature_map 'rleu' \(did you mean 'relu'\?\)"):
         model_for({"name": "linear", "feature_map": "rleu"})

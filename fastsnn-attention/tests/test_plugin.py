@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 
 import pytest
 
 import fastsnn
-from fastsnn.registry import KNOWN_PROVIDERS
 from fastsnn_attention.benchmarks.measure import peak_memory_bytes
+from fastsnn_attention.layouts import HybridAltParams, hybrid_alt
+
+FEATURE_MAPS = {("feature_map", name) for name in ("relu", "elu1", "softplus", "relu2", "identity")}
+CONTEXT = {"attention": {"d_model": 16, "n_heads": 2}, "layout": {"n_layers": 3}, "feature_map": {}, "benchmark": {}}
 
 
 def test_components_are_registered_under_their_kinds():
@@ -16,13 +20,34 @@ def test_components_are_registered_under_their_kinds():
     assert ours == {
         ("attention", "softmax"), ("attention", "linear"), ("attention", "gla"), ("attention", "swa"),
         ("attention", "hybrid_par"), ("layout", "hybrid_alt"), ("benchmark", "attention"), ("benchmark", "model"),
-    }
-    # core's "pip install ..." hints point at this distribution for every kernel and layout it provides
+    } | FEATURE_MAPS
+    # the "pip install ..." hints point at this distribution for every kernel, layout and feature map it provides
+    registry = fastsnn.get_registry()
     for kind, name in ours - {("benchmark", "attention"), ("benchmark", "model")}:
-        assert KNOWN_PROVIDERS[kind][name] == "fastsnn-attention"
+        assert registry.kind(kind).providers[name] == "fastsnn-attention"
 
 
-@pytest.mark.parametrize("kind", ["attention", "layout", "benchmark"])
+def test_plugin_declares_the_current_plugin_api():
+    import fastsnn_attention.plugin
+
+    assert fastsnn_attention.plugin.PLUGIN_API_VERSION == "2.0"
+
+
+@pytest.mark.parametrize("kind", ["attention", "layout", "feature_map", "benchmark"])
+def test_each_parameter_is_declared_once_and_python_gets_what_the_registry_builds(kind):
+    for spec in fastsnn.get_registry().specs(kind):
+        if spec.plugin != "fastsnn_attention.plugin":
+            continue
+        signature = inspect.signature(spec.factory)
+        assert not set(spec.params.model_fields) & set(signature.parameters), spec.name
+        built = spec.build(**CONTEXT[kind])
+        if inspect.isclass(spec.factory):
+            assert built.params == spec.factory(**CONTEXT[kind]).params == spec.params()
+        else:  # the layout factory function
+            assert built == spec.factory(**CONTEXT[kind])
+
+
+@pytest.mark.parametrize("kind", ["attention", "layout", "feature_map", "benchmark"])
 def test_every_component_has_a_description_and_a_json_schema(kind):
     for component in fastsnn.components(kind):
         if component["plugin"] != "fastsnn_attention.plugin":
@@ -36,7 +61,10 @@ def test_hybrid_alt_layout_alternates_the_given_kernels():
     assert [ref if isinstance(ref, str) else ref.name for ref in layout] == ["gla", "swa", "gla", "swa", "gla"]
     assert layout[1].params == {"window": 9}
     swa_first = fastsnn.create("layout", "hybrid_alt", n_layers=2, first="swa")
-    assert swa_first == ["swa", "linear"]
+    assert [ref.name for ref in swa_first] == ["swa", "linear"]
+    # called as the registry calls it, and from Python with the defaults
+    assert hybrid_alt(n_layers=3, params=HybridAltParams(first="swa")) == swa_first + swa_first[:1]
+    assert [ref.name for ref in hybrid_alt(n_layers=3)] == ["linear", "swa", "linear"]
 
 
 def test_layout_rejects_unknown_kernels_with_a_suggestion():

@@ -2,10 +2,12 @@
 
 Kernels are pure functions in :mod:`fastsnn_attention.ops`; ``nn.Module`` layers with their
 decode caches are in :mod:`fastsnn_attention.layers`. Everything is registered with fastsnn
-through :mod:`fastsnn_attention.plugin`, so configs name them (``"swa"``, ``"hybrid_alt"``).
+through :mod:`fastsnn_attention.plugin`, so configs name them (``"swa"``, ``"hybrid_alt"``); the
+plugin also declares the component kind ``feature_map`` (:class:`FeatureMap`, the φ of linear
+attention), which any plugin can add to.
 """
 
-from fastsnn_attention.feature_maps import FeatureMap, feature_map_names, get_feature_map, register_feature_map
+from fastsnn_attention.feature_maps import FeatureMap
 from fastsnn_attention.layers import (
     GatedLinearAttention,
     HybridParallelAttention,
@@ -22,8 +24,5 @@ __all__ = [
     "LinearAttention",
     "SlidingWindowAttention",
     "SoftmaxAttention",
-    "feature_map_names",
-    "get_feature_map",
     "hybrid_alt",
-    "register_feature_map",
 ]

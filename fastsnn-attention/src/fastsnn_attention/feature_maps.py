@@ -1,134 +1,118 @@
-"""Feature maps φ for linear attention, and the extension point for adding more.
+"""Feature maps φ for linear attention: the component kind ``feature_map`` and the built-ins.
 
 Linear attention replaces ``exp(q·k)`` by ``φ(q)·φ(k)``. Normalising by the running key sum
 (``norm="z"``) divides by ``φ(q)·Σφ(k)``, which is only a valid (positive) weight sum when φ is
-non-negative, so every feature map declares whether it is.
+non-negative, so every feature map declares whether it is (``nonnegative``).
 
-Built in: ``relu``, ``elu1`` (``elu(x) + 1``), ``softplus``, ``relu2`` (``relu(x)²``), and the
-signed ``identity``. Add more in either of two ways:
+``feature_map`` is a component kind like ``neuron`` or ``attention``: fastsnn-attention declares
+it through ``fastsnn_register_kinds`` (see :mod:`fastsnn_attention.plugin`) and registers the
+built-ins — ``relu``, ``elu1`` (``elu(x) + 1``), ``softplus``, ``relu2`` (``relu(x)²``) and the
+signed ``identity`` — through ``fastsnn_register_feature_maps``. Any plugin adds more through
+that hook, with a :class:`FeatureMap` subclass::
 
-- in-process: ``register_feature_map("cos", torch.cos, nonnegative=False)``;
-- from an installed distribution, without importing this package, through the entry-point
-  group ``fastsnn_attention.feature_maps``::
+    class CosMap(FeatureMap):
+        '''cos(x), signed.'''
+        nonnegative = False
 
-      [project.entry-points."fastsnn_attention.feature_maps"]
-      hedgehog = "my_pkg.features:hedgehog"   # a callable; set hedgehog.nonnegative = True
+        def forward(self, x):
+            return torch.cos(x)
 
-Entry points are loaded once, on the first lookup; a broken one is skipped and named in the
-error for an unknown feature map.
+    @fastsnn.hookimpl
+    def fastsnn_register_feature_maps(register):
+        register("cos", CosMap)
+
+They are then listed by ``fastsnn list feature_map``, described by ``fastsnn info feature_map
+cos``, and named in configs (``{name = "linear", feature_map = "cos", norm = "rmsnorm"}``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from importlib.metadata import entry_points
-from typing import Callable
+from abc import abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import torch
+from torch import nn
 from torch.nn import functional as F
 
-from fastsnn.errors import FastSNNError, UnknownComponentError
-
-ENTRY_POINT_GROUP = "fastsnn_attention.feature_maps"
+from fastsnn import Component, Params
 
 
-@dataclass(frozen=True)
-class FeatureMap:
-    """A named elementwise map ``φ: [..., D] → [..., D]`` and whether its values are ≥ 0."""
+class FeatureMap(Component, nn.Module):
+    """Base class of feature maps (kind ``feature_map``): ``x [..., D]`` → ``φ(x) [..., D]``, same dtype.
 
-    name: str
-    fn: Callable[[torch.Tensor], torch.Tensor]
-    nonnegative: bool
-    description: str = ""
+    Subclasses implement :meth:`forward` and set the class attribute ``nonnegative`` (whether
+    ``φ(x) ≥ 0`` for every ``x``); both are checked when the registering plugin loads. Settings,
+    if any, go in a nested ``Params`` (a :class:`fastsnn.Params`) and are read from
+    ``self.params``. A feature map is a module of the attention layer that uses it, so learned
+    parameters train and save with the layer.
+    """
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fn(x)
+    #: whether every output is ≥ 0 (required of every subclass; ``norm="z"`` needs True)
+    nonnegative: ClassVar[bool]
+
+    def __init__(self, *, params: Params | Mapping[str, Any] | None = None, **values: Any) -> None:
+        nn.Module.__init__(self)
+        self.init_params(params, values)
+
+    @abstractmethod
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``φ(x)``, elementwise or along the last axis: ``[..., D]`` → ``[..., D]``."""
+
+    def extra_repr(self) -> str:
+        return self.params_repr()
 
 
-def _elu1(x: torch.Tensor) -> torch.Tensor:
-    return F.elu(x) + 1.0
+class ReLUMap(FeatureMap):
+    """max(x, 0): sparse, spike-friendly (SpikingBrain)."""
+
+    nonnegative = True
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(x)
 
 
-def _relu2(x: torch.Tensor) -> torch.Tensor:
-    return F.relu(x).square()
+class ELU1Map(FeatureMap):
+    """elu(x) + 1 > 0 (Katharopoulos et al. 2020)."""
+
+    nonnegative = True
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.elu(x) + 1.0
 
 
-def _identity(x: torch.Tensor) -> torch.Tensor:
-    return x
+class SoftplusMap(FeatureMap):
+    """log(1 + e^x) > 0."""
+
+    nonnegative = True
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.softplus(x)
 
 
-BUILTIN_FEATURE_MAPS: dict[str, FeatureMap] = {
-    fm.name: fm
-    for fm in (
-        FeatureMap("relu", F.relu, True, "max(x, 0): sparse, spike-friendly (SpikingBrain)"),
-        FeatureMap("elu1", _elu1, True, "elu(x) + 1 > 0 (Katharopoulos et al. 2020)"),
-        FeatureMap("softplus", F.softplus, True, "log(1 + e^x) > 0"),
-        FeatureMap("relu2", _relu2, True, "relu(x)²"),
-        FeatureMap("identity", _identity, False, "x itself (signed: use norm='rmsnorm' or 'none')"),
-    )
+class ReLU2Map(FeatureMap):
+    """relu(x)²."""
+
+    nonnegative = True
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(x).square()
+
+
+class IdentityMap(FeatureMap):
+    """x itself (signed: use norm='rmsnorm' or 'none')."""
+
+    nonnegative = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+#: The feature maps this package registers, by name.
+BUILTIN_FEATURE_MAPS: dict[str, type[FeatureMap]] = {
+    "relu": ReLUMap,
+    "elu1": ELU1Map,
+    "softplus": SoftplusMap,
+    "relu2": ReLU2Map,
+    "identity": IdentityMap,
 }
-
-_registered: dict[str, FeatureMap] = {}
-_from_entry_points: dict[str, FeatureMap] | None = None
-_broken_entry_points: dict[str, str] = {}
-
-
-def register_feature_map(
-    name: str, fn: Callable[[torch.Tensor], torch.Tensor], *, nonnegative: bool, description: str = ""
-) -> FeatureMap:
-    """Make ``fn`` available as ``feature_map=name``; a name already in use is an error."""
-    if not name.isidentifier():
-        raise FastSNNError(f"feature map name must be an identifier, got {name!r}")
-    if not callable(fn):
-        raise FastSNNError(f"feature map {name!r}: fn must be callable, got {type(fn).__name__}")
-    if name in _all_feature_maps():
-        raise FastSNNError(f"feature map {name!r} is already registered; pick another name")
-    fm = FeatureMap(name, fn, bool(nonnegative), description)
-    _registered[name] = fm
-    return fm
-
-
-def unregister_feature_map(name: str) -> None:
-    """Remove a feature map added with :func:`register_feature_map` (built-ins stay)."""
-    _registered.pop(name, None)
-
-
-def _load_entry_points() -> dict[str, FeatureMap]:
-    global _from_entry_points
-    if _from_entry_points is None:
-        found: dict[str, FeatureMap] = {}
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            try:
-                obj = ep.load()
-                if isinstance(obj, FeatureMap):
-                    found[ep.name] = obj
-                elif callable(obj):
-                    doc = (getattr(obj, "__doc__", None) or "").strip().splitlines()
-                    found[ep.name] = FeatureMap(ep.name, obj, bool(getattr(obj, "nonnegative", False)),
-                                                doc[0] if doc else "")
-                else:
-                    raise TypeError(f"{ep.value} is not callable")
-            except Exception as err:
-                _broken_entry_points[ep.name] = f"{type(err).__name__}: {err}"
-        _from_entry_points = found
-    return _from_entry_points
-
-
-def _all_feature_maps() -> dict[str, FeatureMap]:
-    return {**_load_entry_points(), **_registered, **BUILTIN_FEATURE_MAPS}
-
-
-def feature_map_names() -> list[str]:
-    """Every usable feature map name, sorted."""
-    return sorted(_all_feature_maps())
-
-
-def get_feature_map(name: str) -> FeatureMap:
-    """Look up a feature map; an unknown name lists the available ones and the closest match."""
-    maps = _all_feature_maps()
-    if name in maps:
-        return maps[name]
-    hint = None
-    if _broken_entry_points:
-        hint = "broken feature-map entry points: " + "; ".join(f"{n}: {e}" for n, e in _broken_entry_points.items())
-    raise UnknownComponentError("feature map", name, list(maps), hint)

@@ -7,11 +7,13 @@ from T=1k to 16k; SWA peak memory ≤ 1/8 of a dense-mask implementation at T=81
 
 from __future__ import annotations
 
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from fastsnn import Benchmark, Params
+from fastsnn.benchmark import Progress
 from fastsnn_attention.benchmarks import cases
 from fastsnn_attention.benchmarks.cases import linear_flops_fwd_bwd, linear_fwd_bwd, swa_call
 from fastsnn_attention.benchmarks.measure import (
@@ -26,11 +28,10 @@ Section = Literal["linear", "swa", "memory"]
 MIB = 2**20
 
 
-class AttentionBenchmark:
+class AttentionBenchmark(Benchmark):
     """Attention kernels: linear chunked vs recurrent (fwd+bwd, GFLOP/s), SWA time/token and peak memory."""
 
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
+    class Params(Params):
         sections: list[Section] = Field(["linear", "swa", "memory"], description="which parts to run")
         linear_seq_lens: list[int] = Field([512, 1024, 2048, 4096, 8192], description="T for linear attention")
         recurrent_max_seq_len: int = Field(
@@ -48,11 +49,9 @@ class AttentionBenchmark:
         threads: int = Field(2, gt=0, description="torch intra-op threads")
         device: str = Field("cpu", description="'cpu' or a CUDA device ('cuda'); CUDA timings are synchronised")
 
-    def __init__(self, **params: Any) -> None:
-        self.p = self.Params(**params)
-
-    def __call__(self, progress: Callable[[str], None] = print) -> list[dict[str, Any]]:
-        p = self.p
+    def run(self, progress: Progress) -> list[dict[str, Any]]:
+        """Run the chosen ``sections``; one result row per case (see the module docstring for the goals)."""
+        p = self.params
         previous_threads = torch.get_num_threads()
         torch.set_num_threads(p.threads)
         try:
@@ -67,8 +66,8 @@ class AttentionBenchmark:
         finally:
             torch.set_num_threads(previous_threads)
 
-    def _linear(self, progress: Callable[[str], None]) -> list[dict[str, Any]]:
-        p = self.p
+    def _linear(self, progress: Progress) -> list[dict[str, Any]]:
+        p = self.params
         peak, size = matmul_peak_gflops(device=p.device)
         progress(f"torch.matmul peak: {peak:.1f} GFLOP/s (fp32, {size}x{size}, {p.device}, {p.threads} threads)")
         rows: list[dict[str, Any]] = [{"section": "matmul_peak", "impl": f"matmul {size}x{size}", "gflops": round(peak, 1)}]
@@ -95,8 +94,8 @@ class AttentionBenchmark:
                 progress(f"linear T={seq_len} recurrent: {rec_s * 1e3:.1f} ms")
         return rows
 
-    def _swa(self, progress: Callable[[str], None]) -> list[dict[str, Any]]:
-        p = self.p
+    def _swa(self, progress: Progress) -> list[dict[str, Any]]:
+        p = self.params
         shape = {"heads": p.heads, "head_dim": p.head_dim, "batch": p.batch, "window": p.window, "device": p.device}
         calls = {(t, label): swa_call("blockwise", t, backward=label == "fwd_bwd", **shape)
                  for t in p.swa_seq_lens for label in ("fwd", "fwd_bwd")}
@@ -121,13 +120,13 @@ class AttentionBenchmark:
 
     def _peak(self, case: str, **kwargs: Any) -> int:
         """Peak extra bytes of one call: CUDA allocator peak, or a fresh CPU process's RSS growth."""
-        p = self.p
+        p = self.params
         if p.device.startswith("cuda"):
             return cuda_peak_memory_bytes(getattr(cases, case)(device=p.device, **kwargs))
         return peak_memory_bytes(f"{CASES}:{case}", threads=p.threads, **kwargs)
 
-    def _memory(self, progress: Callable[[str], None]) -> list[dict[str, Any]]:
-        p = self.p
+    def _memory(self, progress: Progress) -> list[dict[str, Any]]:
+        p = self.params
         rows: list[dict[str, Any]] = []
         shape = {"heads": p.heads, "head_dim": p.head_dim, "batch": p.batch, "window": p.window}
         impls = ["blockwise"] + (["dense_mask", "sdpa_dense_mask"] if p.memory_dense else [])

@@ -8,11 +8,13 @@ for the hybrid while softmax grows; and the cache bytes per sequence.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Literal, Union
+from typing import Any, Literal, Union
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from fastsnn import DEFAULT_NEURON, Benchmark, Params
+from fastsnn.benchmark import Progress
 from fastsnn.config.model import ModelConfig
 from fastsnn.model import build_model
 from fastsnn_attention.benchmarks.measure import time_call
@@ -28,11 +30,10 @@ def attention_ref(layout: str, window: int) -> Any:
             "swa": swa}.get(layout, layout)
 
 
-class ModelBenchmark:
+class ModelBenchmark(Benchmark):
     """Spiking LM prefill tokens/s, decode ms/token and cache bytes: hybrid layouts vs softmax-only."""
 
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
+    class Params(Params):
         layouts: list[Layout] = Field(["hybrid_alt", "softmax"], description="attention layouts to compare")
         seq_lens: list[int] = Field([512, 1024, 2048, 4096, 8192, 16384], description="prompt lengths T")
         d_model: int = Field(512, gt=0)
@@ -41,18 +42,15 @@ class ModelBenchmark:
         vocab_size: int = Field(1024, gt=0, description="small, so the head does not hide the attention cost")
         window: int = Field(512, gt=0, description="SWA window in the hybrid layouts")
         ffn: Union[str, dict[str, Any]] = Field("pulse", description="FFN component reference")
-        neuron: Union[str, dict[str, Any]] = Field("adaptive_threshold", description="FFN spiking neuron reference")
+        neuron: Union[str, dict[str, Any]] = Field(DEFAULT_NEURON, description="FFN spiking neuron reference")
         decode_steps: int = Field(16, gt=0, description="tokens timed one by one after each prefill (best reported)")
         rounds: int = Field(2, gt=0, description="passes over the whole sweep; the best time per (layout, T) is kept")
         threads: int = Field(2, gt=0, description="torch intra-op threads")
         seed: int = 0
 
-    def __init__(self, **params: Any) -> None:
-        self.p = self.Params(**params)
-
     def build(self, layout: str) -> torch.nn.Module:
         """The benchmark model for one layout (fp32, eval mode)."""
-        p = self.p
+        p = self.params
         config = ModelConfig(
             vocab_size=p.vocab_size, d_model=p.d_model, n_layers=p.n_layers, n_heads=p.n_heads,
             max_seq_len=max(p.seq_lens) + p.decode_steps + 1, attention=attention_ref(layout, p.window),
@@ -61,8 +59,9 @@ class ModelBenchmark:
         torch.manual_seed(p.seed)
         return build_model(config).eval()
 
-    def __call__(self, progress: Callable[[str], None] = print) -> list[dict[str, Any]]:
-        p = self.p
+    def run(self, progress: Progress) -> list[dict[str, Any]]:
+        """Prefill and decode every layout at every T (rounds interleaved); one row per (layout, T)."""
+        p = self.params
         previous_threads = torch.get_num_threads()
         torch.set_num_threads(p.threads)
         try:
@@ -92,7 +91,7 @@ class ModelBenchmark:
     @torch.inference_mode()
     def _measure(self, layout: str, model: torch.nn.Module, prompt: torch.Tensor) -> dict[str, Any]:
         """Prefill ``prompt (1, T)`` into a fresh cache, then time single-token decoding (best step)."""
-        p = self.p
+        p = self.params
         cache = model.init_cache(1)
         start = time.perf_counter()
         logits = model(prompt, cache=cache)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import torch
+from pydantic import Field
 from torch import nn
 
+from fastsnn import Params
 from fastsnn.attention import AttentionBase
 from fastsnn_attention.heads import HeadLayout
 
@@ -15,17 +17,20 @@ class ProjectedAttention(AttentionBase):
     """An :class:`~fastsnn.AttentionBase` with ``q_proj``, ``k_proj``, ``v_proj`` and ``o_proj``.
 
     ``q`` has ``n_heads`` heads, ``k`` and ``v`` have ``n_kv_heads`` (grouped-query attention).
+    Subclasses extend :class:`ProjectedAttention.Params` (so ``n_kv_heads`` is declared here once)
+    and implement ``mix`` and ``init_cache``.
     """
 
     #: registry name, used in error messages
     kernel_name = "attention"
 
-    def __init__(self, d_model: int, n_heads: int, layer_idx: int, max_seq_len: int | None,
-                 n_kv_heads: int | None) -> None:
-        super().__init__()
-        self.heads = HeadLayout.resolve(self.kernel_name, d_model, n_heads, n_kv_heads, layer_idx)
-        self.layer_idx = layer_idx
-        self.max_seq_len = max_seq_len
+    class Params(Params):
+        n_kv_heads: int | None = Field(None, gt=0, description="key/value heads (grouped-query); default n_heads")
+
+    def __init__(self, d_model: int, n_heads: int, layer_idx: int = 0, max_seq_len: int | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(d_model, n_heads, layer_idx, max_seq_len, **kwargs)
+        self.heads = HeadLayout.resolve(self.kernel_name, d_model, n_heads, self.params.n_kv_heads, layer_idx)
         inner, kv_inner = self.heads.n_heads * self.heads.head_dim, self.heads.n_kv_heads * self.heads.head_dim
         self.q_proj = nn.Linear(d_model, inner, bias=False)
         self.k_proj = nn.Linear(d_model, kv_inner, bias=False)
@@ -60,4 +65,6 @@ class ProjectedAttention(AttentionBase):
 
     def extra_repr(self) -> str:
         h = self.heads
-        return f"layer={self.layer_idx}, heads={h.n_heads}, kv_heads={h.n_kv_heads}, head_dim={h.head_dim}"
+        own = {k: v for k, v in self.params.model_dump().items() if k != "n_kv_heads"}
+        text = f"layer={self.layer_idx}, heads={h.n_heads}, kv_heads={h.n_kv_heads}, head_dim={h.head_dim}"
+        return ", ".join([text, *(f"{k}={v!r}" for k, v in own.items())])

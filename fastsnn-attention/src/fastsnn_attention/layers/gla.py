@@ -9,13 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 from torch import nn
 from torch.nn import functional as F
 
+from fastsnn import RMSNorm
 from fastsnn.attention import LayerCache
 from fastsnn_attention.layers.base import ProjectedAttention
-from fastsnn_attention.layers.norm import RMSNorm
 from fastsnn_attention.ops.gla import MIN_LOG_DECAY, SUBCHUNK, chunk_gla, recurrent_gla
 
 
@@ -33,9 +33,7 @@ class GatedLinearAttention(ProjectedAttention):
     kernel_name = "gla"
     cache_class = GLACache
 
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
-        n_kv_heads: int | None = Field(None, gt=0, description="key/value heads (grouped-query); default n_heads")
+    class Params(ProjectedAttention.Params):
         gate_rank: int = Field(16, gt=0, description="rank of the low-rank decay-gate projection")
         gate_normalizer: float = Field(16.0, gt=0, description="τ: log decay = logsigmoid(gate) / τ")
         min_log_decay: float = Field(
@@ -52,46 +50,36 @@ class GatedLinearAttention(ProjectedAttention):
             return self
 
     def __init__(self, d_model: int, n_heads: int, layer_idx: int = 0, max_seq_len: int | None = None,
-                 n_kv_heads: int | None = None, gate_rank: int = 16, gate_normalizer: float = 16.0,
-                 min_log_decay: float = MIN_LOG_DECAY, chunk_size: int = 64, output_gate: bool = True,
-                 norm_eps: float = 1e-5) -> None:
-        params = self.Params(n_kv_heads=n_kv_heads, gate_rank=gate_rank, gate_normalizer=gate_normalizer,
-                             min_log_decay=min_log_decay, chunk_size=chunk_size, output_gate=output_gate,
-                             norm_eps=norm_eps)
-        super().__init__(d_model, n_heads, layer_idx, max_seq_len, n_kv_heads)
-        self.gate_normalizer, self.min_log_decay, self.chunk_size = (
-            params.gate_normalizer, params.min_log_decay, params.chunk_size)
-        kv_inner = self.heads.n_kv_heads * self.heads.head_dim
-        self.gate_down = nn.Linear(d_model, params.gate_rank, bias=False)
-        self.gate_up = nn.Linear(params.gate_rank, kv_inner, bias=True)
-        self.out_norm = RMSNorm(self.heads.head_dim, params.norm_eps)
-        self.out_gate = nn.Linear(d_model, self.heads.n_heads * self.heads.head_dim, bias=False) if output_gate else None
+                 **kwargs: Any) -> None:
+        super().__init__(d_model, n_heads, layer_idx, max_seq_len, **kwargs)
+        p, h = self.params, self.heads
+        self.gate_down = nn.Linear(d_model, p.gate_rank, bias=False)
+        self.gate_up = nn.Linear(p.gate_rank, h.n_kv_heads * h.head_dim, bias=True)
+        self.out_norm = RMSNorm(h.head_dim, eps=p.norm_eps)
+        self.out_gate = nn.Linear(d_model, h.n_heads * h.head_dim, bias=False) if p.output_gate else None
 
     def log_decay(self, x: torch.Tensor) -> torch.Tensor:
         """``x [B, T, d_model]`` → log decays ``[B, Hkv, T, D]`` in ``[min_log_decay, 0)``."""
-        gate = F.logsigmoid(self.gate_up(self.gate_down(x)).float()) / self.gate_normalizer
-        return self.split_heads(gate.clamp_min(self.min_log_decay), self.heads.n_kv_heads)
+        gate = F.logsigmoid(self.gate_up(self.gate_down(x)).float()) / self.params.gate_normalizer
+        return self.split_heads(gate.clamp_min(self.params.min_log_decay), self.heads.n_kv_heads)
 
     def init_cache(self, batch_size: int, device: Any = None, dtype: torch.dtype | None = None) -> GLACache:
         h = self.heads
         state = torch.zeros(batch_size, h.n_kv_heads, h.head_dim, h.head_dim, device=device, dtype=torch.float32)
         return GLACache(batch_size, self, state)
 
-    def forward(self, x: torch.Tensor, cache: GLACache | None = None) -> torch.Tensor:
-        """``x [B, T, d_model]`` → ``[B, T, d_model]``."""
-        self.check_cache(x, cache)
+    def mix(self, x: torch.Tensor, cache: GLACache | None, start: int) -> torch.Tensor:
+        """``x [B, T, d_model]`` → ``[B, T, d_model]``; with a cache, one token costs O(1) in the prefix."""
         q, k, v = self.project_qkv(x, qk_map=F.relu)  # relu(q) (B, H, T, D), relu(k), v (B, Hkv, T, D)
         q = q.float()  # o in fp32 (the kernels' own precision): q·S outgrows fp16 before out_norm
         g = self.log_decay(x)  # (B, Hkv, T, D)
         if cache is not None and x.shape[1] == 1:
             o, cache.state = recurrent_gla(q, k, v, g, initial_state=cache.state)
         else:
-            o, final = chunk_gla(q, k, v, g, chunk_size=self.chunk_size, output_final_state=cache is not None,
+            o, final = chunk_gla(q, k, v, g, chunk_size=self.params.chunk_size, output_final_state=cache is not None,
                                  initial_state=None if cache is None else cache.state)
             if cache is not None:
                 cache.state = final
-        if cache is not None:
-            cache.seen += x.shape[1]
         o = self.merge_heads(self.out_norm(o).to(x.dtype))  # (B, T, H·D)
         if self.out_gate is not None:
             o = o * F.silu(self.out_gate(x))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from fastsnn.attention import LayerCache
 from fastsnn_attention.layers.base import ProjectedAttention
@@ -57,30 +57,25 @@ class SoftmaxAttention(ProjectedAttention):
     kernel_name = "softmax"
     cache_class = KVCache
 
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
-        n_kv_heads: int | None = Field(None, gt=0, description="key/value heads (grouped-query); default n_heads")
+    class Params(ProjectedAttention.Params):
         rope_base: float = Field(10000.0, gt=0, description="RoPE frequency base")
 
     def __init__(self, d_model: int, n_heads: int, layer_idx: int = 0, max_seq_len: int | None = None,
-                 n_kv_heads: int | None = None, rope_base: float = 10000.0) -> None:
-        params = self.Params(n_kv_heads=n_kv_heads, rope_base=rope_base)
-        super().__init__(d_model, n_heads, layer_idx, max_seq_len, n_kv_heads)
-        self.rope = RotaryEmbedding(self.heads.head_dim, params.rope_base)
+                 **kwargs: Any) -> None:
+        super().__init__(d_model, n_heads, layer_idx, max_seq_len, **kwargs)
+        self.rope = RotaryEmbedding(self.heads.head_dim, self.params.rope_base)
 
     def init_cache(self, batch_size: int, device: Any = None, dtype: torch.dtype | None = None) -> KVCache:
         h = self.heads
         empty = torch.zeros(batch_size, h.n_kv_heads, 0, h.head_dim, device=device, dtype=dtype or torch.float32)
         return KVCache(batch_size, self, empty, empty.clone(), self.max_seq_len)
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
-        """``x [B, T, d_model]`` → ``[B, T, d_model]``; a decoded token costs O(prefix)."""
-        start = self.check_cache(x, cache)
+    def mix(self, x: torch.Tensor, cache: KVCache | None, start: int) -> torch.Tensor:
+        """``x [B, T, d_model]`` (positions ``start …``) → ``[B, T, d_model]``; a decoded token costs O(prefix)."""
         q, k, v = self.project_qkv(x)  # (B, H, T, D), (B, Hkv, T, D) ×2
         q, k = self.rope(q, start), self.rope(k, start)
         if cache is not None:
-            k, v = cache.append(k, v)
-            cache.seen += x.shape[1]
+            k, v = cache.append(k, v)  # (B, Hkv, start+T, D) ×2
             k, v = k.to(q.dtype), v.to(q.dtype)
         o = causal_softmax_attn(q, k, v, prefix_len=start)
         return self.o_proj(self.merge_heads(o))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from fastsnn.attention import LayerCache
 from fastsnn_attention.layers.base import ProjectedAttention
@@ -43,44 +43,37 @@ class SlidingWindowAttention(ProjectedAttention):
     kernel_name = "swa"
     cache_class = SlidingWindowCache
 
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
+    class Params(ProjectedAttention.Params):
         window: int = Field(512, gt=0, description="W: keys per query, including the query's own token")
-        n_kv_heads: int | None = Field(None, gt=0, description="key/value heads (grouped-query); default n_heads")
         rope_base: float = Field(10000.0, gt=0, description="RoPE frequency base")
         block_size: int | None = Field(None, gt=0, description="queries per block of the blockwise form (default max(64, W/4))")
 
     def __init__(self, d_model: int, n_heads: int, layer_idx: int = 0, max_seq_len: int | None = None,
-                 window: int = 512, n_kv_heads: int | None = None, rope_base: float = 10000.0,
-                 block_size: int | None = None) -> None:
-        params = self.Params(window=window, n_kv_heads=n_kv_heads, rope_base=rope_base, block_size=block_size)
-        super().__init__(d_model, n_heads, layer_idx, max_seq_len, n_kv_heads)
-        self.window, self.block_size = params.window, params.block_size
-        self.rope = RotaryEmbedding(self.heads.head_dim, params.rope_base)
+                 **kwargs: Any) -> None:
+        super().__init__(d_model, n_heads, layer_idx, max_seq_len, **kwargs)
+        self.rope = RotaryEmbedding(self.heads.head_dim, self.params.rope_base)
 
     def init_cache(self, batch_size: int, device: Any = None, dtype: torch.dtype | None = None) -> SlidingWindowCache:
         h = self.heads
-        shape = (batch_size, h.n_kv_heads, self.window, h.head_dim)
+        shape = (batch_size, h.n_kv_heads, self.params.window, h.head_dim)
         dtype = dtype or torch.float32
         return SlidingWindowCache(batch_size, self, torch.zeros(shape, device=device, dtype=dtype),
                                   torch.zeros(shape, device=device, dtype=dtype))
 
-    def forward(self, x: torch.Tensor, cache: SlidingWindowCache | None = None) -> torch.Tensor:
-        """``x [B, T, d_model]`` → ``[B, T, d_model]``; O(T·W) memory, O(W) per decoded token."""
-        start = self.check_cache(x, cache)
+    def mix(self, x: torch.Tensor, cache: SlidingWindowCache | None, start: int) -> torch.Tensor:
+        """``x [B, T, d_model]`` (positions ``start …``) → ``[B, T, d_model]``; O(T·W) memory, O(W) per decoded token."""
+        window, block_size = self.params.window, self.params.block_size
         q, k, v = self.project_qkv(x)  # (B, H, T, D), (B, Hkv, T, D) ×2
         q, k = self.rope(q, start), self.rope(k, start)
         if cache is None:
-            o = blockwise_swa(q, k, v, self.window, block_size=self.block_size)
+            o = blockwise_swa(q, k, v, window, block_size=block_size)
         elif x.shape[1] == 1:
             cache.write(k, v)
-            o = ring_swa_step(q, cache.ring_k, cache.ring_v, min(cache.seen + 1, self.window))
+            o = ring_swa_step(q, cache.ring_k, cache.ring_v, min(start + 1, window))
         else:
-            prefix = min(cache.seen, self.window - 1)
-            past_k, past_v = cache.history(prefix)
+            prefix = min(start, window - 1)
+            past_k, past_v = cache.history(prefix)  # (B, Hkv, prefix, D) ×2
             o = blockwise_swa(q, torch.cat([past_k.to(k.dtype), k], 2), torch.cat([past_v.to(v.dtype), v], 2),
-                              self.window, block_size=self.block_size, prefix_len=prefix)
+                              window, block_size=block_size, prefix_len=prefix)
             cache.write(k, v)
-        if cache is not None:
-            cache.seen += x.shape[1]
         return self.o_proj(self.merge_heads(o))
