@@ -28,9 +28,10 @@ from fastsnn.errors import FastSNNError, format_validation_error
 
 
 class Params(BaseModel):
-    """Base of every component's ``Params``: unknown fields are errors, assignments are validated."""
+    """Base of every component's ``Params``: unknown fields are errors; defaults and assignments are
+    validated too (so a default ``"ste"`` becomes a checked component reference)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, validate_default=True)
 
 
 class NoParams(Params):
