@@ -80,15 +80,24 @@ def test_convert_config_selects_rules_and_neuron_params(ann):
     assert snn.act1.neuron.params.k == 8 and snn.act1.neuron.params.signed is False
 
 
-def test_transformer_layer_functional_relu_is_kept_and_linears_wrapped():
+def test_transformer_layer_default_functional_relu_is_converted_and_linears_wrapped():
     torch.manual_seed(0)
     block = nn.TransformerEncoderLayer(d_model=32, nhead=4, dim_feedforward=64, batch_first=True, dropout=0.0)
     snn, report = convert(block)
-    assert report.by_rule() == {"linear": 3}  # linear1, linear2, self_attn.out_proj; F.relu is no module
-    assert report.kept_types() == {"LayerNorm": 2, "Dropout": 3} and report.notes == []
+    # linear1, linear2, self_attn.out_proj; and the function F.relu held in block.activation
+    assert report.by_rule() == {"linear": 3, "relu": 1} and report.not_converted == []
+    assert [(r.qualname, r.original, r.feature_dim) for r in report.replaced if r.rule == "relu"] == [
+        ("activation", "F.relu", 64)]
+    assert report.kept_types() == {"LayerNorm": 2, "Dropout": 3}
+    assert "disabled TransformerEncoderLayer's fused inference path" in report.notes[0]
     x = torch.randn(2, 5, 32)
+    snn.eval()
     with torch.no_grad():
-        assert torch.allclose(snn.eval()(x), block.eval()(x), atol=1e-6)
+        inference = snn(x)  # eval + no_grad: where torch would take its fused path
+        h = snn.norm1(x + snn.self_attn(x, x, x, need_weights=False)[0])
+        manual = snn.norm2(h + snn.linear2(snn.activation(snn.linear1(h))))
+        assert torch.allclose(inference, manual, atol=1e-5)
+        assert not torch.allclose(inference, block.eval()(x), atol=1e-4), "the spiking activation is in effect"
 
 
 def test_transformer_layer_fused_path_cannot_bypass_a_converted_activation():

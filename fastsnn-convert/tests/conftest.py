@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from torch import nn
 
+import fastsnn
 from fastsnn import SpikeCoding, SpikeTensor, SpikingNeuron, hookimpl
 from fastsnn.testing import use_plugins
 from fastsnn_convert import plugin as convert_plugin
@@ -25,29 +26,23 @@ class RoundSTE(torch.autograd.Function):
 class AdaptiveRefNeuron(SpikingNeuron):
     """Reference adaptive threshold: V_th = mean(|x|)/k per row, counts = round(x / V_th)."""
 
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
+    class Params(fastsnn.Params):
         k: float = Field(3.0, gt=0)
 
-    def __init__(self, k: float = 3.0) -> None:
-        super().__init__()
-        self.k = k
-
     def spikes(self, x: torch.Tensor) -> SpikeTensor:
-        v_th = (x.abs().mean(-1, keepdim=True) / self.k).clamp_min(1e-6)  # (..., 1)
+        v_th = (x.abs().mean(-1, keepdim=True) / self.params.k).clamp_min(1e-6)  # (..., 1)
         return SpikeTensor.count(RoundSTE.apply(x / v_th), v_th)
 
 
 class PerChannelRefNeuron(SpikingNeuron):
     """A neuron with one learnable threshold per feature (needs ``dim``)."""
 
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
+    class Params(fastsnn.Params):
         dim: int = Field(gt=0)
 
-    def __init__(self, dim: int) -> None:
-        super().__init__()
-        self.threshold = nn.Parameter(torch.full((dim,), 0.25))
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.threshold = nn.Parameter(torch.full((self.params.dim,), 0.25))
 
     def spikes(self, x: torch.Tensor) -> SpikeTensor:
         return SpikeTensor.count(RoundSTE.apply(x / self.threshold), self.threshold)

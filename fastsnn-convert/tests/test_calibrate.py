@@ -54,7 +54,7 @@ def test_calibration_installs_the_chosen_neurons():
     assert after < before / 3
     for layer in report.layers:
         module = snn.get_submodule(layer.qualname)
-        assert module.neuron.k == layer.k
+        assert module.neuron.params.k == layer.k
         assert module.neuron_ref == {"name": "test_adaptive", "k": layer.k}
 
 
@@ -125,3 +125,43 @@ def test_an_unused_layer_is_reported():
     assert isinstance(snn.spare, SpikingActivation)
     with pytest.raises(FastSNNError, match="layer spare saw no activations"):
         calibrate(snn, [torch.randn(2, 4)])
+
+
+class GatedMLP(nn.Module):
+    """``down(relu(up(x)) ⊙ g)``, ``g = 100`` where ``gate(x) > 0`` else 1: the gating multiplies the
+    activation's output by 100 *in place*."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.up, self.gate, self.down = nn.Linear(16, 32), nn.Linear(16, 32), nn.Linear(32, 16)
+        self.act = nn.ReLU()
+
+    def forward(self, x):
+        a = self.act(self.up(x))
+        a.mul_(torch.where(self.gate(x) > 0, 100.0, 1.0))  # in place, on the tensor the activation returned
+        return self.down(a)
+
+
+def test_statistics_are_copies_so_an_in_place_change_after_the_activation_does_not_reach_them():
+    batches = sample_batches()
+    snn, _ = convert(GatedMLP(), neuron="test_adaptive")
+    report = calibrate(snn, batches, max_rel_error=0.05)
+    [layer] = report.layers
+    with torch.no_grad():
+        ann = GatedMLP()
+        acts = torch.cat([torch.relu(ann.up(x)) for x in batches])  # what reaches the neuron: 128 rows
+    assert layer.rows == 128
+    assert layer.mean_abs == pytest.approx(float(acts.abs().mean()), rel=1e-6)
+    # recorded without copying, the gated values (mean |a| 11.42) would pick k = 1.5
+    assert layer.mean_abs == pytest.approx(0.2214, abs=1e-4)
+    expected = calibrate(convert(nn.Sequential(nn.ReLU()), neuron="test_adaptive")[0], [acts], max_rel_error=0.05)
+    assert layer.k == expected.layers[0].k == 3.0
+    assert [t.rel_error for t in layer.trials] == pytest.approx([t.rel_error for t in expected.layers[0].trials])
+
+
+def test_a_convert_result_tuple_is_refused_with_how_to_unpack_it():
+    result = convert(ann(), neuron="test_adaptive")
+    with pytest.raises(FastSNNError, match=r"calibrate\(\) got a tuple \(Sequential, ConversionReport\), not a "
+                                           r"model: .*pass the model: snn, report = convert\(\.\.\.\)"):
+        calibrate(result, sample_batches())

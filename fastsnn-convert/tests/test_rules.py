@@ -9,7 +9,7 @@ from torch import nn
 import fastsnn
 from fastsnn import FastSNNError, SpikeTensor
 from fastsnn.convert import convert
-from fastsnn_convert import TemporalLinear
+from fastsnn_convert import SpikingActivation, TemporalLinear
 
 
 def mlp(in_dim: int = 12, hidden: int = 20, out_dim: int = 5) -> nn.Sequential:
@@ -92,14 +92,17 @@ def test_gradients_flow_through_converted_model():
     assert snn[0].weight.grad is not None
 
 
-def test_subclasses_are_kept_because_they_may_change_forward():
+def test_subclasses_are_not_matched_but_the_activation_their_forward_calls_is_converted():
     class ShiftedReLU(nn.ReLU):
         def forward(self, x):
             return super().forward(x - 1)
 
     snn, report = convert(nn.Sequential(ShiftedReLU()), neuron="test_adaptive")
-    assert type(snn[0]) is ShiftedReLU
-    assert report.kept[0].reason == "no rule matched"
+    assert report.kept[0].type_name == "ShiftedReLU" and report.kept[0].reason == "no rule matched"
+    assert type(snn[0]).__name__ == "ShiftedReLU" and isinstance(snn[0].fx_relu, SpikingActivation)
+    assert [(r.qualname, r.original, r.rule) for r in report.replaced] == [("0.fx_relu", "F.relu", "relu")]
+    x = torch.randn(3, 8)
+    assert torch.equal(snn(x), snn[0].fx_relu.neuron(torch.relu(x - 1))), "the subclass's own forward is kept"
 
 
 def test_multihead_attention_out_proj_is_wrapped_without_changing_outputs():

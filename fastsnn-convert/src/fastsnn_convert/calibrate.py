@@ -82,7 +82,7 @@ def calibrate(
 ) -> CalibrationReport:
     """Tune ``k`` of every :class:`SpikingActivation` in ``model`` (in place) on ``batches``.
 
-    :param model: a converted network (from :func:`fastsnn.convert.convert`).
+    :param model: a converted network: the model of ``snn, report = fastsnn.convert.convert(ann)``.
     :param batches: model inputs: tensors (``model(x)``), tuples (``model(*x)``) or dicts
         (``model(**x)``).
     :param candidates: the ``k`` values to try.
@@ -90,6 +90,12 @@ def calibrate(
         one is used and the layer is reported as not met.
     :param max_rows: activation vectors kept per layer (the first ones seen).
     """
+    if isinstance(model, tuple) and len(model) == 2 and isinstance(model[0], nn.Module):
+        raise FastSNNError(
+            f"calibrate() got a tuple ({type(model[0]).__name__}, {type(model[1]).__name__}), not a model: "
+            "convert() returns the model and its report; pass the model: snn, report = convert(...); "
+            "calibrate(snn, batches)"
+        )
     if not isinstance(model, nn.Module):
         raise FastSNNError(f"calibrate() needs an nn.Module, got {type(model).__name__}")
     candidates = sorted(float(k) for k in candidates)
@@ -119,7 +125,8 @@ def calibrate(
             neurons.append(neuron)
         good = [i for i, t in enumerate(trials) if t.rel_error <= max_rel_error]
         best = good[0] if good else min(range(len(trials)), key=lambda i: trials[i].rel_error)
-        layer.neuron = neurons[best]
+        # a rebuilt neuron (the constructor sees the new k), in the mode of the one it replaces
+        layer.neuron = neurons[best].train(layer.neuron.training)
         layer.neuron_ref = {**refs[name], "k": trials[best].k}
         report.layers.append(LayerCalibration(
             qualname=name, rows=int(acts.shape[0]), mean_abs=float(acts.abs().mean()), k=trials[best].k,
@@ -130,20 +137,19 @@ def calibrate(
 
 
 def _neuron_ref_with_k(qualname: str, layer: SpikingActivation) -> dict[str, Any]:
-    ref = layer.neuron_ref
-    if isinstance(ref, str):
-        ref = {"name": ref}
-    elif ref is not None and hasattr(ref, "params") and hasattr(ref, "name"):  # a ComponentRef
-        ref = {"name": ref.name, **ref.params}
-    if not isinstance(ref, dict) or "name" not in ref:
+    """The layer's neuron reference as ``{"name": ..., **params}``, checked to have a ``k``."""
+    registry = get_registry()
+    parts = None if layer.neuron_ref is None else registry.ref_parts("neuron", layer.neuron_ref)
+    if parts is None:
         raise FastSNNError(f"layer {qualname}: its neuron was not built from a registry reference; cannot rebuild it")
-    spec = get_registry().get("neuron", ref["name"])
+    name, params = parts
+    spec = registry.get("neuron", name)
     if "k" not in spec.params.model_fields:
         raise FastSNNError(
-            f"layer {qualname}: neuron {ref['name']!r} has no parameter 'k' to calibrate "
+            f"layer {qualname}: neuron {name!r} has no parameter 'k' to calibrate "
             f"(its parameters: {', '.join(spec.params.model_fields) or 'none'}); use an adaptive-threshold neuron"
         )
-    return dict(ref)
+    return {"name": name, **params}
 
 
 def _record_activations(model: nn.Module, layers: dict[str, SpikingActivation], batches: Iterable[Any],
@@ -156,7 +162,8 @@ def _record_activations(model: nn.Module, layers: dict[str, SpikingActivation], 
         def hook(_module: nn.Module, _inputs: Any, output: torch.Tensor) -> None:
             if counts[name] >= max_rows:
                 return
-            rows = output.detach().reshape(-1, output.shape[-1])[: max_rows - counts[name]]
+            # a copy: the model may modify the activation's output in place after this hook
+            rows = output.detach().reshape(-1, output.shape[-1])[: max_rows - counts[name]].clone()
             recorded[name].append(rows)
             counts[name] += rows.shape[0]
         return hook

@@ -12,7 +12,7 @@ from torch.nn import functional as F
 from fastsnn import FastSNNError, SpikeTensor, SpikingNeuron
 
 
-class SpikingActivation(SpikingNeuron):
+class SpikingActivation(nn.Module):
     """``neuron(activation(x))``: the ANN activation's output carried as integer spike counts.
 
     With an adaptive-threshold neuron, ``V_th = mean(|a|)/k`` per token over the last axis and
@@ -20,11 +20,19 @@ class SpikingActivation(SpikingNeuron):
     elementwise. ``activation=None`` lets the neuron alone replace the activation (for neurons
     that are themselves the non-linearity).
 
+    The neuron is a child module (``self.neuron``), and this wrapper is deliberately *not* a
+    :class:`fastsnn.SpikingNeuron` itself: whatever looks for neurons by type — event mode
+    (``fastsnn_neurons.event_mode``), statistics (``collect_stats``) — finds the real neuron
+    inside, once. In event mode the neuron returns a spike train that the next
+    :class:`TemporalLinear` consumes step by step.
+
     Shapes: ``x [..., D]`` → ``[..., D]``.
     """
 
     def __init__(self, activation: nn.Module | None, neuron: nn.Module, neuron_ref: Any = None) -> None:
         super().__init__()
+        if not isinstance(neuron, nn.Module):
+            raise FastSNNError(f"SpikingActivation needs the neuron as an nn.Module, got {type(neuron).__name__}")
         self.activation = activation if activation is not None else nn.Identity()
         self.neuron = neuron
         #: the registry reference the neuron was built from (calibration rebuilds it with a new k)
@@ -33,12 +41,11 @@ class SpikingActivation(SpikingNeuron):
 
     def spikes(self, x: torch.Tensor) -> SpikeTensor:
         """``x [..., D]`` → the neuron's count-view SpikeTensor of ``activation(x)``."""
-        spikes = getattr(self.neuron, "spikes", None)
-        if spikes is None:
+        if not isinstance(self.neuron, SpikingNeuron):
             raise FastSNNError(
                 f"neuron {type(self.neuron).__name__} has no spikes() method; it is not a fastsnn.SpikingNeuron"
             )
-        return spikes(self.activation(x))
+        return self.neuron.spikes(self.activation(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x [..., D]`` → ``[..., D]``; the plain activation while :meth:`bypassed`."""
@@ -70,6 +77,9 @@ class TemporalLinear(nn.Linear):
     - An event-view SpikeTensor (``e [T_s, ..., in]``, step weights ``w_t``):
       ``(Σ_t w_t · e_t Wᵀ) · s + b`` — event-driven, one synaptic update per time step. Equal to
       the count path up to float summation order.
+    - A tensor-like object with ``__torch_function__`` and a ``shape`` (the spike trains
+      ``fastsnn_neurons.event_mode`` passes between layers): handed to ``F.linear``, which it
+      overrides (a train maps step by step to a train).
     """
 
     @classmethod
@@ -83,18 +93,19 @@ class TemporalLinear(nn.Linear):
     def forward(self, x: torch.Tensor | SpikeTensor) -> torch.Tensor:
         if isinstance(x, SpikeTensor):
             return self._forward_spikes(x)
-        if not isinstance(x, torch.Tensor):
+        if not isinstance(x, torch.Tensor) and not _is_tensor_like(x):
             raise FastSNNError(f"TemporalLinear takes a tensor or a SpikeTensor, got {type(x).__name__}")
         self._check_width(x.shape)
+        # a tensor-like (event mode's spike train) handles F.linear itself through __torch_function__
         return F.linear(x, self.weight, self.bias)
 
     def _forward_spikes(self, x: SpikeTensor) -> torch.Tensor:
         self._check_width(x.shape)
         scale = x.scale
-        if x.kind == "dense" or (scale.dim() > 0 and scale.shape[-1] != 1):
+        if x.view == "dense" or (scale.dim() > 0 and scale.shape[-1] != 1):
             # no factorisable per-token scale: the spikes' real value is all we can use
             return F.linear(x.to_dense().to(self.weight.dtype), self.weight, self.bias)
-        if x.kind == "count":
+        if x.view == "count":
             synaptic = F.linear(x.counts.to(self.weight.dtype), self.weight)  # (..., out)
         else:
             events = x.spikes  # (T_s, ..., in)
@@ -112,3 +123,8 @@ class TemporalLinear(nn.Linear):
                 f"TemporalLinear expects inputs [..., {self.in_features}] (e.g. [B, {self.in_features}] or "
                 f"[B, T, {self.in_features}]), got shape {tuple(shape)}"
             )
+
+
+def _is_tensor_like(x: Any) -> bool:
+    """Whether ``x`` overrides torch functions itself (``__torch_function__``) and has a shape."""
+    return hasattr(type(x), "__torch_function__") and isinstance(getattr(x, "shape", None), torch.Size)

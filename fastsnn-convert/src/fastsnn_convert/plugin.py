@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastsnn import hookimpl
 
-PLUGIN_API_VERSION = "1.0"
+PLUGIN_API_VERSION = "2.0"
 
 
 @hookimpl

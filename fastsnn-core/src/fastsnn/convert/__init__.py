@@ -6,7 +6,7 @@
 """
 
 from fastsnn.convert.engine import convert, resolve_rules
-from fastsnn.convert.report import ConversionReport, KeptModule, Replacement
+from fastsnn.convert.report import ConversionReport, KeptModule, NotConverted, Replacement
 from fastsnn.convert.rule import ConversionContext, ConversionRule
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "ConversionReport",
     "ConversionRule",
     "KeptModule",
+    "NotConverted",
     "Replacement",
     "convert",
     "resolve_rules",

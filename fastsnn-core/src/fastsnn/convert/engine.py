@@ -6,19 +6,32 @@ tried in descending priority; the first whose ``matches`` is true replaces the m
 kept and its children are visited. Modules that are already spiking (a
 :class:`fastsnn.SpikingNeuron`, or a replacement from an earlier conversion) are left alone, so
 converting twice changes nothing.
+
+Every *position* is visited: one module object used at two places (``nn.Sequential(relu, lin,
+relu)``) is seen at both. A stateless module (no parameters or buffers, e.g. an activation) gets
+its own replacement at each position — each built for the width found there; a module with state
+(a tied ``Linear``) shares its one replacement, so tying survives. The report names every
+position and says which were shared.
+
+Activations called as functions (``F.relu(x)``) are handled after the walk: see
+:mod:`fastsnn.convert.functional` (``torch.fx`` where the module traces; named in
+``report.not_converted`` where it does not).
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
+from collections.abc import Mapping
 from typing import Any, Iterable, Sequence
 
 from pydantic import BaseModel
-from torch import nn
+from torch import fx, nn
 
 from fastsnn.config.refs import ComponentRef
 from fastsnn.config.run import ConvertConfig
-from fastsnn.convert.report import ConversionReport, KeptModule, Replacement
+from fastsnn.convert import functional
+from fastsnn.convert.report import ConversionReport, KeptModule, NotConverted, Replacement
 from fastsnn.convert.rule import CONVERTED_MARK, ConversionContext, ConversionRule
 from fastsnn.errors import FastSNNError
 from fastsnn.kind_table import DEFAULT_NEURON
@@ -50,7 +63,9 @@ def convert(
     :param d_model: width assumed where it cannot be inferred from the model.
     :param inplace: modify ``model`` itself instead of a deep copy.
     :param options: free-form settings handed to the rules through the context.
-    :returns: ``(converted_model, report)``; ``print(report)`` lists what was replaced and kept.
+    :returns: a tuple ``(converted_model, report)`` — unpack it: ``snn, report = convert(ann)``.
+        ``print(report)`` lists what was replaced, what was kept, and the functional activations
+        that could not be converted.
     """
     if not isinstance(model, nn.Module):
         raise FastSNNError(
@@ -72,6 +87,7 @@ def convert(
     context = ConversionContext(neuron=neuron, d_model=d_model, options=dict(options or {}))
     walker = _Walker(named_rules, context)
     converted = walker.visit(target, "")
+    converted = walker.convert_functional_calls(converted)
     walker.report.rules = [name for name, _ in named_rules]
     _disable_fused_fast_paths(converted, walker.report)
     return converted, walker.report
@@ -106,21 +122,15 @@ def resolve_rules(rules: Iterable[RuleLike] | None) -> list[tuple[str, Conversio
 
 
 def _build_rule(rule: RuleLike) -> tuple[str, Any]:
-    registry = get_registry()
     if isinstance(rule, ConversionRule):
         return getattr(rule, "name", None) or type(rule).__name__, rule
-    if isinstance(rule, ComponentRef):
-        return rule.name, registry.create("rule", rule.name, **rule.params)
-    if isinstance(rule, str):
-        return rule, registry.create("rule", rule)
-    if isinstance(rule, dict):
-        if "name" not in rule:
-            raise FastSNNError(f"a rule reference needs a 'name', got {rule!r}")
-        params = {k: v for k, v in rule.items() if k != "name"}
-        return rule["name"], registry.create("rule", rule["name"], **params)
-    raise FastSNNError(
-        f"rules must be names, {{'name': ...}} dicts or ConversionRule objects, got {type(rule).__name__}"
-    )
+    if not isinstance(rule, (str, Mapping, ComponentRef)):
+        raise FastSNNError(
+            f"rules must be names, {{'name': ...}} dicts or ConversionRule objects, got {type(rule).__name__}"
+        )
+    registry = get_registry()
+    name, _params = registry.ref_parts("rule", rule)
+    return name, registry.build_ref("rule", rule)
 
 
 def _validate_config(config: Any) -> ConvertConfig | None:
@@ -135,11 +145,11 @@ def _validate_config(config: Any) -> ConvertConfig | None:
 
 def _check_neuron(neuron: Any) -> None:
     """Fail early on a misspelt neuron name the user gave (the default is checked when used)."""
-    if neuron == DEFAULT_NEURON or isinstance(neuron, ComponentRef):
+    if neuron == DEFAULT_NEURON:
         return
-    name = neuron if isinstance(neuron, str) else neuron.get("name") if isinstance(neuron, dict) else None
-    if name is None:
+    if not isinstance(neuron, (str, Mapping, ComponentRef)):
         raise FastSNNError(f"neuron must be a registered name or {{'name': ..., **params}}, got {neuron!r}")
+    name, _params = get_registry().ref_parts("neuron", neuron)
     get_registry().get("neuron", name)
 
 
@@ -172,6 +182,19 @@ def _output_width(module: nn.Module) -> int | None:
     return None
 
 
+def _has_state(module: nn.Module) -> bool:
+    """Whether ``module`` (or anything inside it) holds parameters or buffers."""
+    return any(True for _ in module.parameters()) or any(True for _ in module.buffers())
+
+
+def _where(qualname: str) -> str:
+    return qualname or "(root)"
+
+
+def _child_name(qualname: str, name: str) -> str:
+    return f"{qualname}.{name}" if qualname else name
+
+
 class _Walker:
     """Depth-first walk that applies rules and tracks the current feature width."""
 
@@ -180,24 +203,64 @@ class _Walker:
         self.context = context
         self.report = ConversionReport()
         self.width: int | None = None  # output width of the last layer seen that states one
+        #: id(original module) → (its first qualname, what it became there, its Replacement record)
+        self.seen: dict[int, tuple[str, nn.Module, Replacement | None]] = {}
 
+    # -- the module walk ----------------------------------------------------------------------------
     def visit(self, module: nn.Module, qualname: str) -> nn.Module:
+        earlier = self.seen.get(id(module))
+        if earlier is not None:
+            return self._visit_again(module, qualname, *earlier)
+        result, record = self._visit_first(module, qualname)
+        self.seen[id(module)] = (qualname, result, record)
+        return result
+
+    def _visit_first(self, module: nn.Module, qualname: str) -> tuple[nn.Module, Replacement | None]:
         if isinstance(module, SpikingNeuron) or getattr(module, CONVERTED_MARK, False):
             self.report.kept.append(KeptModule(qualname, type(module).__name__, "already spiking"))
-            return module
+            return module, None
         for name, rule in self.rules:
             if self._matches(name, rule, module, qualname):
                 return self._replace(name, rule, module, qualname)
-        children = list(module.named_children())
+        # every position, including a module object registered twice (named_children skips repeats)
+        children = [(n, c) for n, c in module._modules.items() if c is not None]
         if not children:
             self.report.kept.append(KeptModule(qualname, type(module).__name__, "no rule matched"))
             self.width = _output_width(module) or self.width
-            return module
+            return module, None
         for child_name, child in children:
-            new_child = self.visit(child, f"{qualname}.{child_name}" if qualname else child_name)
+            new_child = self.visit(child, _child_name(qualname, child_name))
             if new_child is not child:
                 setattr(module, child_name, new_child)
-        return module
+        return module, None
+
+    def _visit_again(self, module: nn.Module, qualname: str, first: str, result: nn.Module,
+                     record: Replacement | None) -> nn.Module:
+        """A module object met at a second position (``qualname``); it was first at ``first``."""
+        kind = type(module).__name__
+        if result is not module and _has_state(module):
+            # a replacement that holds the module's state: share it, so tied weights stay tied
+            assert record is not None
+            self.report.replaced.append(dataclasses.replace(
+                record, qualname=qualname, note=f"the same {kind} object as {_where(first)}: shares its replacement"))
+            self.report.notes.append(
+                f"{_where(qualname)} is the same {kind} object as {_where(first)} (it has parameters or buffers): "
+                f"both positions share one {type(result).__name__}"
+            )
+            self.width = _output_width(module) or self.width
+            return result
+        if result is module and any(True for _ in module.children()):
+            self.report.notes.append(
+                f"{_where(qualname)} is the same {kind} object as {_where(first)}: converted there, shared here"
+            )
+            return module
+        new, _record = self._visit_first(module, qualname)
+        if new is not module:
+            self.report.notes.append(
+                f"{_where(qualname)} is the same {kind} object as {_where(first)}: each position got its own "
+                f"{type(new).__name__}"
+            )
+        return new
 
     def _matches(self, name: str, rule: ConversionRule, module: nn.Module, qualname: str) -> bool:
         try:
@@ -206,13 +269,19 @@ class _Walker:
             raise
         except Exception as err:
             raise FastSNNError(
-                f"conversion rule {name!r} failed deciding whether it matches {qualname or '(root)'} "
+                f"conversion rule {name!r} failed deciding whether it matches {_where(qualname)} "
                 f"({type(module).__name__}): {type(err).__name__}: {err}"
             ) from err
 
-    def _replace(self, name: str, rule: ConversionRule, module: nn.Module, qualname: str) -> nn.Module:
-        where = qualname or "(root)"
-        self.context.feature_dim = self.width
+    def _matching_rule(self, module: nn.Module, qualname: str) -> tuple[str, ConversionRule] | None:
+        for name, rule in self.rules:
+            if self._matches(name, rule, module, qualname):
+                return name, rule
+        return None
+
+    def _build(self, name: str, rule: ConversionRule, module: nn.Module, qualname: str) -> nn.Module:
+        """The rule's replacement for ``module``, marked as converted (errors name rule and module)."""
+        where = _where(qualname)
         try:
             replacement = rule.convert(module, qualname, self.context)
         except FastSNNError as err:
@@ -228,9 +297,157 @@ class _Walker:
                 "a rule's convert() must return an nn.Module"
             )
         setattr(replacement, CONVERTED_MARK, True)
-        self.report.replaced.append(
-            Replacement(qualname, type(module).__name__, type(replacement).__name__, name,
-                        self.context.width, rule.describe(module, replacement))
-        )
-        self.width = _output_width(module) or self.width
         return replacement
+
+    def _replace(self, name: str, rule: ConversionRule, module: nn.Module,
+                 qualname: str) -> tuple[nn.Module, Replacement]:
+        self.context.feature_dim = self.width
+        replacement = self._build(name, rule, module, qualname)
+        record = Replacement(qualname, type(module).__name__, type(replacement).__name__, name,
+                             self.context.width, rule.describe(module, replacement))
+        self.report.replaced.append(record)
+        self.width = _output_width(module) or self.width
+        return replacement, record
+
+    # -- functional activations ---------------------------------------------------------------------
+    def convert_functional_calls(self, root: nn.Module) -> nn.Module:
+        """Convert (or report) activations called as functions inside ``root``; returns the new root.
+
+        Modules are handled children first, so a parent traced later sees its rewritten children
+        as leaves; a rewritten module replaces the original at every position it occupies.
+        """
+        positions: dict[int, list[tuple[nn.Module | None, str]]] = {}
+        order: list[tuple[str, nn.Module]] = []
+
+        def collect(module: nn.Module, qualname: str, parent: nn.Module | None, name: str) -> None:
+            first_time = id(module) not in positions
+            positions.setdefault(id(module), []).append((parent, name))
+            if not first_time or isinstance(module, SpikingNeuron) or getattr(module, CONVERTED_MARK, False):
+                return
+            order.append((qualname, module))
+            for child_name, child in module._modules.items():
+                if child is not None:
+                    collect(child, _child_name(qualname, child_name), module, child_name)
+
+        collect(root, "", None, "")
+        for qualname, module in reversed(order):
+            new = self._functional_calls_of(module, qualname)
+            if new is module:
+                continue
+            for parent, name in positions[id(module)]:
+                if parent is None:
+                    root = new
+                else:
+                    parent._modules[name] = new
+        return root
+
+    def _functional_calls_of(self, module: nn.Module, qualname: str) -> nn.Module:
+        """``module`` with its own functional activations converted, or ``module`` itself."""
+        if isinstance(module, functional.ACTIVATION_ATTRIBUTE_LAYERS):
+            self._activation_attribute(module, qualname)
+            return module
+        if not functional.is_traceable(module):
+            return module
+        kind = type(module).__name__
+        try:
+            graph = functional.shallow_trace(module)
+        except Exception as err:  # any failure of user code under tracing: report it, convert nothing
+            message = str(err).strip().splitlines()[0] if str(err).strip() else ""
+            reason = f"{kind}.forward does not trace with torch.fx ({type(err).__name__}: {message[:160]})"
+            self._not_converted(module, qualname, reason)
+            return module
+        calls = [(node, call) for node in graph.nodes if (call := functional.activation_call(node)) is not None]
+        if not calls:
+            return module
+        if functional.reads_training_flag(module):
+            reason = f"its methods read self.training, which tracing {kind}.forward with torch.fx would freeze"
+            for _node, (label, name) in calls:
+                equivalent, _inplace = functional.equivalent_module(name, (None,), {})
+                if self._matching_rule(equivalent, qualname) is not None:
+                    self.report.not_converted.append(NotConverted(qualname, label, reason))
+            return module
+        widths = functional.node_widths(graph, module, _output_width)
+        converted = 0
+        for node, call in calls:
+            if self._convert_node(module, qualname, graph, node, *call, widths):
+                converted += 1
+        if not converted:
+            return module
+        graph.lint()
+        new = functional.graph_module(module, graph)
+        self.report.notes.append(
+            f"{_where(qualname)} ({kind}): {converted} functional activation(s) converted by tracing its forward "
+            "with torch.fx; it is now a GraphModule (same children, parameters and buffers; methods other "
+            "than forward are not kept)"
+        )
+        return new
+
+    def _convert_node(self, module: nn.Module, qualname: str, graph: fx.Graph, node: fx.Node,
+                      label: str, name: str, widths: dict[fx.Node, int | None]) -> bool:
+        """Replace one activation call by the matching rule's module; report it if none can."""
+        try:
+            equivalent, inplace = functional.equivalent_module(name, tuple(node.args), dict(node.kwargs))
+        except functional.Unsupported as err:
+            self.report.not_converted.append(NotConverted(qualname, label, f"{err}"))
+            return False
+        child = functional.free_name(module, f"fx_{node.name}")
+        child_qualname = _child_name(qualname, child)
+        match = self._matching_rule(equivalent, child_qualname)
+        if match is None:
+            self.report.not_converted.append(NotConverted(qualname, label, "no rule matched"))
+            return False
+        source = node.args[0] if node.args else None
+        if inplace and isinstance(source, fx.Node) and len(source.users) > 1:
+            self.report.not_converted.append(NotConverted(
+                qualname, label, "an in-place call whose input is used again afterwards (it relies on the "
+                "modification); call it out of place (x = F.relu(x)) to convert it"))
+            return False
+        self.context.feature_dim = widths.get(node)
+        rule_name, rule = match
+        replacement = self._build(rule_name, rule, equivalent, child_qualname)
+        module.add_module(child, replacement)
+        note = rule.describe(equivalent, replacement)
+        self.report.replaced.append(Replacement(
+            child_qualname, label, type(replacement).__name__, rule_name, self.context.width,
+            (f"{note}; " if note else "") + f"functional call in {type(module).__name__}.forward"))
+        with graph.inserting_after(node):
+            call = graph.call_module(child, args=(source,))
+        node.replace_all_uses_with(call)
+        graph.erase_node(node)
+        return True
+
+    def _activation_attribute(self, layer: nn.Module, qualname: str) -> None:
+        """A torch Transformer layer's function-valued ``activation``: replace it by the rule's module."""
+        activation = vars(layer).get("activation")
+        try:
+            hit = functional.FUNCTIONS.get(activation)
+        except TypeError:
+            hit = None
+        if hit is None:
+            return
+        label, name = hit
+        equivalent, _inplace = functional.equivalent_module(name, (None,), {})
+        child_qualname = _child_name(qualname, "activation")
+        match = self._matching_rule(equivalent, child_qualname)
+        if match is None:
+            self.report.not_converted.append(NotConverted(
+                qualname, f"activation={label}", "no rule matched"))
+            return
+        linear1 = getattr(layer, "linear1", None)
+        self.context.feature_dim = _output_width(linear1) if isinstance(linear1, nn.Module) else None
+        rule_name, rule = match
+        replacement = self._build(rule_name, rule, equivalent, child_qualname)
+        del vars(layer)["activation"]
+        layer.activation = replacement
+        note = rule.describe(equivalent, replacement)
+        self.report.replaced.append(Replacement(
+            child_qualname, label, type(replacement).__name__, rule_name, self.context.width,
+            (f"{note}; " if note else "") + f"was the function in {type(layer).__name__}.activation"))
+
+    def _not_converted(self, module: nn.Module, qualname: str, reason: str) -> None:
+        """Report each activation ``module`` may call as a function that some rule would convert."""
+        for name, how in functional.mentioned_activations(module).items():
+            equivalent, _inplace = functional.equivalent_module(name, (None,), {})
+            if self._matching_rule(equivalent, qualname) is None:
+                continue
+            self.report.not_converted.append(NotConverted(qualname, f"{name} ({how})", reason))

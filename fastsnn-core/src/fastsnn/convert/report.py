@@ -1,4 +1,5 @@
-"""What a conversion did: which modules were replaced (by which rule), and which were kept."""
+"""What a conversion did: which modules were replaced (by which rule), which were kept, and which
+activations called as functions could not be converted."""
 
 from __future__ import annotations
 
@@ -28,6 +29,15 @@ class KeptModule:
     reason: str  # "no rule matched" or "already spiking"
 
 
+@dataclass(frozen=True)
+class NotConverted:
+    """An activation called as a function (``F.relu(x)``) that is still an ANN activation."""
+
+    qualname: str  # the module whose code calls it
+    call: str  # "F.relu", "Tensor.relu", "gelu (named in its code)", "activation=F.relu"
+    reason: str  # why it was left, and what to do
+
+
 @dataclass
 class ConversionReport:
     """The record of one :func:`fastsnn.convert.convert` call; ``print(report)`` shows a table."""
@@ -36,6 +46,7 @@ class ConversionReport:
     replaced: list[Replacement] = field(default_factory=list)
     kept: list[KeptModule] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # adjustments the engine made besides replacements
+    not_converted: list[NotConverted] = field(default_factory=list)  # functional activations left as they are
 
     def by_rule(self) -> dict[str, int]:
         """Number of replacements per rule name."""
@@ -52,10 +63,12 @@ class ConversionReport:
             "replaced": [asdict(r) for r in self.replaced],
             "kept": [asdict(k) for k in self.kept],
             "notes": list(self.notes),
+            "not_converted": [asdict(n) for n in self.not_converted],
         }
 
     def __str__(self) -> str:
-        lines = [f"ANN→SNN conversion: {len(self.replaced)} replaced, {len(self.kept)} kept "
+        left = f", {len(self.not_converted)} functional activation(s) not converted" if self.not_converted else ""
+        lines = [f"ANN→SNN conversion: {len(self.replaced)} replaced, {len(self.kept)} kept{left} "
                  f"(rules tried: {', '.join(self.rules) or 'none'})"]
         if self.replaced:
             rows = [(_where(r.qualname), f"{r.original} → {r.replacement}", r.rule,
@@ -65,6 +78,10 @@ class ConversionReport:
             lines.append("kept:")
             lines += _table(("module", "type", "reason"),
                             [(_where(k.qualname), k.type_name, k.reason) for k in self.kept])
+        if self.not_converted:
+            lines.append("not converted (activations called as functions):")
+            lines += _table(("module", "call", "reason"),
+                            [(_where(n.qualname), n.call, n.reason) for n in self.not_converted])
         lines += [f"note: {note}" for note in self.notes]
         return "\n".join(lines)
 
