@@ -149,3 +149,22 @@ def test_generate_with_top_k_1_is_greedy(model):
     out = model.eval().generate(torch.tensor([[1, 2]]), 5, temperature=1.0, top_k=1,
                                 generator=torch.Generator().manual_seed(0))
     assert torch.equal(out, model.generate(torch.tensor([[1, 2]]), 5, temperature=0.0))  # top_k=1 is greedy
+
+
+def test_cli_generate_refuses_a_nan_temperature(tmp_path):
+    from click.testing import CliRunner
+
+    from fastsnn.cli.main import cli
+
+    (tmp_path / "t.txt").write_text("hello world. " * 100)
+    (tmp_path / "r.toml").write_text('[model]\nvocab_size = 16\nd_model = 8\nn_layers = 1\nn_heads = 2\n'
+                                     'max_seq_len = 32\nattention = "cummean"\nneuron = "half"\n'
+                                     "[train]\nmax_steps = 1\nbatch_size = 2\nseq_len = 16\n")
+    with use_plugins(make_plugin()):
+        runner = CliRunner()
+        trained = runner.invoke(cli, ["train", str(tmp_path / "r.toml"), "--data", str(tmp_path / "t.txt"),
+                                      "--out", str(tmp_path / "run")])
+        assert trained.exit_code == 0, trained.output
+        result = runner.invoke(cli, ["generate", str(tmp_path / "run"), "--prompt", "he", "--temperature", "nan"])
+    assert result.exit_code == 2
+    assert "temperature must be a number >= 0 (0 is greedy), got nan" in result.output
