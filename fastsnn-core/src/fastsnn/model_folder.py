@@ -94,7 +94,8 @@ def model_files(model: nn.Module, *, metadata: dict[str, Any] | None = None,
     """The files of a model folder for ``model`` (name → bytes), ready to be written atomically.
 
     :param model: a module with a ``config`` (a ModelConfig) — e.g. a SpikingLM; other modules are
-        saved with ``"model": null``.
+        saved with ``"model": null``. A model quantised by :func:`fastsnn.quantize.quantize_model`
+        has its ``quantization`` record stored too (its int8 tensors are in the weights file).
     :param metadata: extra JSON-ready keys for ``config.json`` (e.g. ``{"step": 400}``).
     :param tokenizer: the tokenizer's JSON description, written as ``tokenizer.json``.
     :raises FastSNNError: a weight holds NaN/inf.
@@ -112,6 +113,7 @@ def model_files(model: nn.Module, *, metadata: dict[str, Any] | None = None,
         "model": config.model_dump(mode="json") if hasattr(config, "model_dump") else None,
         "components": component_records(config) if hasattr(config, "model_dump") else [],
         "weights_sha256": hashlib.sha256(weights).hexdigest(),
+        **({"quantization": model.quantization} if getattr(model, "quantization", None) else {}),
         **(metadata or {}),
     }
     files = {WEIGHTS_FILE: weights, CONFIG_FILE: json_bytes(meta)}

@@ -14,6 +14,7 @@ from pydantic import Field
 from torch import nn
 from torch.nn import functional as F
 
+from fastsnn.neuron import SpikingNeuron
 from fastsnn.params import Component, Params
 
 ACTIVATIONS = {"relu": F.relu, "silu": F.silu, "gelu": F.gelu, "none": None}
@@ -44,7 +45,7 @@ class PulseFFN(Component, nn.Module):
         hidden = self.up(x)  # (..., d_ff)
         if self.act is not None:
             hidden = self.act(hidden)
-        return self.down(self.neuron(hidden))
+        return self.down(fire(self.neuron, hidden, self.down))
 
 
 class SwiGLUFFN(Component, nn.Module):
@@ -65,4 +66,13 @@ class SwiGLUFFN(Component, nn.Module):
         self.neuron = neuron if self.params.spiking else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (..., d_model)
-        return self.down(self.neuron(F.silu(self.gate(x)) * self.up(x)))
+        return self.down(fire(self.neuron, F.silu(self.gate(x)) * self.up(x), self.down))
+
+
+def fire(neuron: nn.Module, hidden: torch.Tensor, consumer: nn.Module) -> Any:
+    """The neuron's output for ``consumer``: its spikes (a count-view SpikeTensor) when the consumer
+    takes them (``accepts_spikes``, e.g. the int8 layer of :mod:`fastsnn.quantize`, which multiplies
+    the integer counts), else their real value ``neuron(hidden)``."""
+    if getattr(consumer, "accepts_spikes", False) and isinstance(neuron, SpikingNeuron):
+        return neuron.spikes(hidden)
+    return neuron(hidden)

@@ -235,16 +235,31 @@ def from_pretrained(path: str | Path) -> SpikingLM:
     :raises FastSNNError: any of those checks failing, naming the file.
     """
     meta, tensors, folder = read_model_folder(path)
+    return model_from_files(meta, tensors, f"{folder}/config.json", f"{folder}/model.safetensors")
+
+
+def model_from_files(meta: dict[str, Any], tensors: dict[str, torch.Tensor], config_source: str,
+                     weights_source: str) -> SpikingLM:
+    """Build the :class:`SpikingLM` a model folder's ``config.json`` (``meta``) describes, re-apply its
+    recorded quantisation (:mod:`fastsnn.quantize`) and load ``tensors`` into it; in eval mode.
+
+    ``config_source`` / ``weights_source`` name the files in error messages.
+
+    :raises FastSNNError: no model config, a config this environment cannot build (naming the
+        package to install), or tensors that do not match the model.
+    """
+    from fastsnn.quantize import apply_recorded
+
     model_cfg = meta.get("model")
     if model_cfg is None:
-        raise FastSNNError(f"{folder}/config.json has no 'model' config; it was not written for a FastSNN language model")
+        raise FastSNNError(f"{config_source} has no 'model' config; it was not written for a FastSNN language model")
     try:
         config = ModelConfig.model_validate(model_cfg)
     except ValidationError as err:
-        raise FastSNNError(f"{folder}/config.json: the saved model config cannot be built here"
+        raise FastSNNError(f"{config_source}: the saved model config cannot be built here"
                            f"{missing_component_hint(meta)}:\n" + format_validation_error(err, "model")) from None
-    model = SpikingLM(config)
-    load_into(model, tensors, source=f"{folder}/model.safetensors")
+    model = apply_recorded(SpikingLM(config), meta.get("quantization"), config_source)
+    load_into(model, tensors, source=weights_source)
     return model.eval()
 
 
