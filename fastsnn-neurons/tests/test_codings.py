@@ -226,7 +226,7 @@ def test_spike_tensor_to_events_uses_the_coding(name):
         counts[0, 0] = -3.0
     spikes = SpikeTensor.count(counts, scale=0.5)
     events = spikes.to_events(name)
-    assert events.kind == "event"
+    assert events.view == "event"
     assert events.num_steps == fastsnn.create("coding", name).steps_for(counts)
     assert torch.equal(events.counts, counts.long())
     assert torch.allclose(events.to_dense(), counts * 0.5)

@@ -8,7 +8,7 @@ from torch.nn import functional as F
 import fastsnn
 from fastsnn import SpikeCoding
 from fastsnn_neurons import EventTrain, event_mode, integrate_and_fire
-from fastsnn_neurons.neurons.base import CountNeuron
+from fastsnn_neurons.neurons.base import CountNeuron, forward_overrides
 
 SIGNED_CODINGS = ["ternary", "bitwise_bidirectional", "twos_complement"]
 ALL_CODINGS = ["binary", "bitwise", *SIGNED_CODINGS]
@@ -67,7 +67,7 @@ def test_mlp_event_mode_equals_count_mode(coding, neuron):
     assert set(record.trains) == set(expected_counts) == {"1", "3"}
     for name, counts in expected_counts.items():
         spikes = record.spikes(name)
-        assert spikes.kind == "event" and spikes.coding.name == coding
+        assert spikes.view == "event" and spikes.coding.name == coding
         assert torch.equal(spikes.counts, counts)  # the emitted trains carry exactly the counts
         assert spikes.spikes.dtype == torch.int8
 
@@ -89,8 +89,8 @@ def test_model_is_back_in_count_mode_after_the_block():
     x = torch.randn(3, 12, dtype=torch.float64)
     with torch.no_grad(), event_mode(model):
         pass
-    assert all(getattr(m, "_event_settings", None) is None for m in model.modules())
-    assert not model._forward_hooks
+    assert not any(m in forward_overrides for m in model.modules())
+    assert not model._forward_hooks and not nn.modules.module._global_forward_hooks
     out = model(x)
     out.sum().backward()  # training works again
     assert model[0].weight.grad is not None
@@ -100,7 +100,7 @@ def test_event_mode_restores_on_error():
     model = mlp({"name": "adaptive_threshold", "signed": False})
     with pytest.raises(RuntimeError, match="boom"), event_mode(model):
         raise RuntimeError("boom")
-    assert model[1]._event_settings is None
+    assert model[1] not in forward_overrides and not nn.modules.module._global_forward_hooks
 
 
 def test_num_steps_fixes_the_window_and_too_few_is_an_error():
@@ -126,11 +126,12 @@ def test_saturating_membrane_reproduces_max_count():
     assert out.tolist() == [[-3.0, -2.0, 0.0, 2.0, 3.0]]
 
 
-def test_integrate_and_fire_rounds_half_up_where_count_mode_rounds_half_to_even():
+def test_integrate_and_fire_rounds_ties_to_even_as_count_mode_does():
     coding = fastsnn.create("coding", "ternary")
-    events = integrate_and_fire(torch.tensor([2.5, -2.5, 1.5]), 1.0, coding)
-    assert coding.decode(events).tolist() == [3, -2, 2]
-    assert torch.round(torch.tensor([2.5, -2.5, 1.5])).tolist() == [2.0, -2.0, 2.0]
+    ties = torch.tensor([2.5, -2.5, 1.5, -1.5, 0.5, -0.5, 3.5])
+    events = integrate_and_fire(ties, 1.0, coding)
+    assert coding.decode(events).tolist() == [2, -2, 2, -2, 0, 0, 4]
+    assert torch.round(ties).tolist() == [2.0, -2.0, 2.0, -2.0, 0.0, -0.0, 4.0]
 
 
 def test_event_train_linear_is_per_step_with_bias_once():
@@ -213,3 +214,206 @@ def test_event_mode_rejects_non_finite_membranes_and_unknown_neuron_names():
         model(x)
     with pytest.raises(fastsnn.FastSNNError, match="no event train recorded for 'nope'"):
         record.spikes("nope")
+
+
+# -- exactness: event mode reproduces count mode's integer counts, ties included ------------------
+def _count_mode(neuron, x):
+    """Count mode's integer counts and V_th for ``x``; checks the fused forward gives counts · V_th."""
+    spikes = neuron.spikes(x)
+    assert torch.equal(neuron(x), spikes.to_dense())  # the model's own (fast) path, bit for bit
+    return spikes.counts.long(), spikes.scale
+
+
+EXACT_NEURONS = [
+    {"name": "adaptive_threshold", "signed": False},
+    {"name": "adaptive_threshold", "signed": True},
+    {"name": "adaptive_threshold", "signed": True, "max_count": 3},
+    {"name": "fixed_threshold", "threshold": 0.25},
+    {"name": "fixed_threshold", "threshold": 0.25, "signed": False, "max_count": 5},
+    {"name": "lif_sint", "threshold": 0.125, "signed": False},
+]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("neuron_ref", EXACT_NEURONS)
+def test_event_counts_equal_count_mode_exactly_for_200_seeds(neuron_ref, dtype):
+    """Linear → neuron → Linear under every coding that carries the neuron's sign: the emitted
+    train decodes to count mode's integers, element for element, for 200 seeds. Half of the seeds
+    put weights and inputs on a 1/8 grid, so exact ties x/V_th = k + ½ are common (the fixed and
+    lif_sint thresholds are powers of two)."""
+    codings = SIGNED_CODINGS if neuron_ref.get("signed", True) else ALL_CODINGS
+    ties = 0
+    for seed in range(200):
+        torch.manual_seed(seed)
+        model = nn.Sequential(nn.Linear(8, 24), fastsnn.build_ref("neuron", neuron_ref), nn.Linear(24, 3))
+        model = model.to(dtype).eval()
+        x = torch.randn(5, 8, dtype=dtype)
+        with torch.no_grad():
+            if seed % 2:
+                model[0].weight.copy_(torch.round(model[0].weight * 8) / 8)
+                model[0].bias.zero_()
+                x = torch.round(x * 8) / 8
+            hidden = model[0](x)
+            counts, threshold = _count_mode(model[1], hidden)
+            ties += int((torch.frac((hidden / threshold).abs()) == 0.5).sum())
+            expected = model(x)
+            for coding in codings:
+                with event_mode(model, coding=coding) as record:
+                    got = model(x)
+                assert torch.equal(record.spikes("1").counts, counts), f"seed {seed}, coding {coding}"
+                rtol = 1e-5 if dtype == torch.float32 else 1e-12
+                torch.testing.assert_close(got, expected, rtol=rtol, atol=rtol)
+    assert ties > 0
+
+
+def test_exact_ties_round_half_to_even_in_both_modes():
+    """x/V_th = k + ½ exactly: count mode (torch.round) and every coding's replay give k or k+1,
+    whichever is even."""
+    fixed = fastsnn.create("neuron", "fixed_threshold", threshold=0.5)
+    x = torch.tensor([[1.25, 0.75, -0.25, -0.75, 0.25, 1.75, -1.25]])  # x/V_th = 2.5, 1.5, −0.5, …
+    adaptive = fastsnn.create("neuron", "adaptive_threshold", k=3.0)
+    token = torch.tensor([[2.5, -1.5, 0.5, 7.5]])  # mean|x|/k = 12/4/3 = 1 exactly: x/V_th = x
+    for neuron, inputs, expected in [(fixed, x, [[2, 2, 0, -2, 0, 4, -2]]), (adaptive, token, [[2, -2, 0, 8]])]:
+        assert neuron.spikes(inputs).counts.tolist() == expected
+        for coding in SIGNED_CODINGS:
+            with torch.no_grad(), event_mode(neuron, coding=coding) as record:
+                out = neuron(inputs)
+            assert record.spikes("").counts.tolist() == expected, coding
+            assert torch.equal(out, neuron(inputs))
+
+
+def test_readme_example_seed_872_is_exact():
+    """The seed that broke the README's example: a float32 quotient of exactly 12.5 (count mode: 12;
+    the old replay's ⌊x + ½⌋: 13, so 64 outputs of one token differed)."""
+    torch.manual_seed(872)
+    neuron = {"name": "adaptive_threshold", "k": 3.0, "signed": False}
+    ffn = fastsnn.create("ffn", "pulse", d_model=64, d_ff=256, neuron=neuron).eval()
+    x = torch.randn(2, 10, 64)
+    with torch.no_grad():
+        hidden = torch.relu(ffn.up(x))
+        counts, threshold = _count_mode(ffn.neuron, hidden)
+        assert float((hidden / threshold)[0, 5, 241]) == 12.5 and int(counts[0, 5, 241]) == 12
+        dense = ffn(x)
+        with event_mode(ffn, coding="bitwise") as record:
+            events = ffn(x)
+    assert torch.equal(record.spikes("neuron").counts, counts)
+    torch.testing.assert_close(events, dense, rtol=1e-5, atol=1e-6)
+
+
+def test_deeper_neurons_fire_count_mode_counts_of_their_own_membrane():
+    """In a deep MLP each neuron's train carries exactly count mode's counts for the membrane it
+    integrated (which differs from the dense network's by float re-association only)."""
+    for seed in range(50):
+        torch.manual_seed(seed)
+        model = mlp({"name": "adaptive_threshold", "signed": True}, widths=(12, 32, 32, 32, 4), dtype=torch.float32)
+        x = torch.randn(6, 12)
+        membranes, hooks = {}, []
+        for name in ("1", "3", "5"):
+            hooks.append(model.get_submodule(name).register_forward_pre_hook(
+                lambda m, inputs, name=name, store=membranes: store.__setitem__(
+                    name, inputs[0].integrate() if isinstance(inputs[0], EventTrain) else inputs[0])))
+        with torch.no_grad(), event_mode(model, coding="bitwise_bidirectional") as record:
+            model(x)
+        for hook in hooks:
+            hook.remove()
+        for name, membrane in membranes.items():
+            counts, _ = _count_mode(model.get_submodule(name), membrane)
+            assert torch.equal(record.spikes(name).counts, counts), (seed, name)
+
+
+def test_fire_counts_is_exact_for_large_counts_in_any_dtype():
+    from fastsnn_neurons import fire_counts
+
+    counts = torch.tensor([2**40 + 1, -(2**33) - 3, 0, 7], dtype=torch.int64)
+    for name in ("bitwise_bidirectional", "twos_complement"):
+        coding = fastsnn.create("coding", name)
+        events = fire_counts(counts, coding)
+        assert torch.equal(coding.decode(events), counts)
+        assert torch.equal(events, coding.encode(counts, num_steps=events.shape[0]))
+    half = torch.tensor([1025.0, 2047.0], dtype=torch.float16)  # fp16 cannot hold 1025 + ½
+    binary = fastsnn.create("coding", "bitwise")
+    assert binary.decode(fire_counts(half, binary)).tolist() == [1025, 2047]
+
+
+# -- any core IntegrateFireCoding works in event mode -------------------------------------------------
+class CoreOnlyUnary(fastsnn.IntegrateFireCoding):
+    """A third-party signed unary coding written against fastsnn-core alone (no fastsnn_neurons)."""
+
+    name = "core_only_unary"
+    signed = True
+    alphabet = (-1, 0, 1)
+
+    def steps_for(self, counts):
+        return int(counts.abs().max()) if counts.numel() else 0
+
+    def step_weights(self, num_steps, device=None):
+        return torch.ones(num_steps, dtype=torch.float64, device=device)
+
+    def encode(self, counts, num_steps=None):
+        counts = counts.to(torch.int64)
+        steps = self.steps_for(counts) if num_steps is None else num_steps
+        t = torch.arange(steps).view(-1, *([1] * counts.dim()))
+        return (torch.sign(counts) * (counts.abs() > t)).to(torch.int8)
+
+    def fire(self, residual, step, num_steps):
+        return (residual >= 1).to(torch.int8) - (residual < 0).to(torch.int8)
+
+
+def test_a_third_party_core_coding_runs_in_event_mode():
+    import fastsnn_neurons.plugin
+    from fastsnn.testing import use_plugins
+
+    class CodingPlugin:
+        PLUGIN_API_VERSION = "2.0"
+
+        @fastsnn.hookimpl
+        def fastsnn_register_codings(self, register):
+            register("core_only_unary", CoreOnlyUnary)
+
+    with use_plugins(fastsnn_neurons.plugin, ("third_party", CodingPlugin())):
+        model = mlp({"name": "adaptive_threshold", "signed": True, "max_count": 4})
+        x = torch.randn(5, 12, dtype=torch.float64)
+        with torch.no_grad():
+            expected = model(x)
+            hidden = model[0](x)
+            counts, _ = _count_mode(model[1], hidden)
+            with event_mode(model, coding="core_only_unary") as record:
+                got = model(x)
+    assert isinstance(record.coding, CoreOnlyUnary)
+    assert torch.equal(record.spikes("1").counts, counts)
+    assert torch.equal(record.spikes("1").spikes, CoreOnlyUnary().encode(counts, record.spikes("1").num_steps))
+    assert torch.allclose(got, expected, rtol=1e-10, atol=1e-10)
+
+
+# -- copies taken inside the block are plain models ---------------------------------------------------
+@pytest.mark.parametrize("copier", ["deepcopy", "pickle", "torch.save"])
+def test_a_copy_taken_inside_event_mode_is_a_plain_model(copier, tmp_path):
+    import copy
+    import io
+    import pickle
+
+    model = mlp({"name": "adaptive_threshold", "signed": False})
+    x = torch.randn(4, 12, dtype=torch.float64)
+    with torch.no_grad():
+        expected = model(x)
+        with event_mode(model, coding="bitwise") as record:
+            if copier == "deepcopy":
+                clone = copy.deepcopy(model)
+            elif copier == "pickle":
+                clone = pickle.loads(pickle.dumps(model))
+            else:
+                buffer = io.BytesIO()
+                torch.save(model, buffer)
+                buffer.seek(0)
+                clone = torch.load(buffer, weights_only=False)
+            assert torch.equal(clone(x), expected)  # count mode, a tensor, bit for bit
+            assert record.trains == {}  # the clone replayed nothing
+            got = model(x)  # the original is still in event mode
+            assert set(record.trains) == {"1", "3"}
+            with event_mode(clone, coding="ternary") as clone_record:  # and the clone can enter its own
+                clone(x)
+            assert set(clone_record.trains) == {"1", "3"}
+    assert torch.allclose(got, expected)
+    assert not clone._forward_hooks and not any(m in forward_overrides for m in clone.modules())
+    assert not nn.modules.module._global_forward_hooks
+    assert torch.equal(clone(x), expected)

@@ -7,8 +7,8 @@ import torch
 
 import fastsnn
 from fastsnn import SpikeTensor
+from fastsnn.surrogate import distance_to_rounding_step
 from fastsnn_neurons import AdaptiveThresholdNeuron, FixedThresholdNeuron, LIFNeuron, LIFSINTNeuron
-from fastsnn_neurons.surrogates import distance_to_rounding_step
 
 NEURON_NAMES = ["adaptive_threshold", "fixed_threshold", "lif_sint", "if", "lif"]
 
@@ -22,7 +22,7 @@ def test_all_neurons_registered_as_spiking_neurons():
         neuron = fastsnn.create("neuron", name)
         assert isinstance(neuron, fastsnn.SpikingNeuron)
         spikes = neuron.spikes(torch.randn(2, 5))
-        assert isinstance(spikes, SpikeTensor) and spikes.kind == "count"
+        assert isinstance(spikes, SpikeTensor) and spikes.view == "count"
         assert spikes.counts.dtype.is_floating_point
         assert torch.equal(spikes.counts, spikes.counts.round())
 
@@ -301,7 +301,7 @@ def test_binary_neuron_gradient_matches_unrolled_reference():
         total = total + s.sum()
         v = v - s * 1.0
     total.backward()
-    assert atan.alpha == 2.0
+    assert atan.params.alpha == 2.0
     assert torch.allclose(a.grad, b.grad)
 
 
@@ -370,7 +370,9 @@ def test_unknown_surrogate_for_a_neuron_suggests_closest():
 @pytest.mark.parametrize("cls", [AdaptiveThresholdNeuron, FixedThresholdNeuron, LIFSINTNeuron, LIFNeuron])
 def test_direct_construction_validates_too(cls):
     bad = {"k": 0} if cls is AdaptiveThresholdNeuron else {"threshold": 0}
-    with pytest.raises(fastsnn.FastSNNError, match=f"bad parameters for neuron '{cls.name}'"):
+    (field,) = bad
+    message = f"bad parameters for {cls.__name__}:\n  {field}: Input should be greater than 0"
+    with pytest.raises(fastsnn.FastSNNError, match=message):
         cls(**bad)
 
 

@@ -8,6 +8,7 @@ from torch import nn
 
 import fastsnn
 from fastsnn_neurons import NeuronStats, collect_stats
+from fastsnn_neurons.neurons.base import count_recorders
 
 
 def test_hand_computed_stats_for_one_neuron():
@@ -48,12 +49,12 @@ def test_stats_for_every_neuron_of_a_model_by_name():
 def test_stats_are_off_by_default_and_after_the_block():
     neuron = fastsnn.create("neuron", "adaptive_threshold")
     x = torch.randn(2, 6, requires_grad=True)
-    assert neuron._stats is None
+    assert neuron not in count_recorders
     with collect_stats(neuron) as stats:
         out = neuron(x)
         assert type(out.grad_fn).__name__ == "MulBackward0"  # recording uses the reference path
         out.sum().backward()
-    assert neuron._stats is None
+    assert neuron not in count_recorders
     assert type(neuron(x).grad_fn).__name__ == "_AdaptiveCountsSTEBackward"  # default fast path again
     assert stats[""].calls == 1
 
@@ -91,3 +92,36 @@ def test_empty_stats_are_well_defined():
     s = NeuronStats()
     assert s.firing_rate == 0.0 and s.sparsity == 1.0
     assert s.as_dict()["histogram"] == {}
+
+
+@pytest.mark.parametrize("copier", ["deepcopy", "pickle"])
+def test_a_copy_taken_inside_collect_stats_is_a_plain_model(copier):
+    import copy
+    import pickle
+
+    model = nn.Sequential(nn.Linear(4, 8), fastsnn.create("neuron", "adaptive_threshold"))
+    x = torch.randn(3, 4, requires_grad=True)
+    with collect_stats(model) as stats:
+        clone = copy.deepcopy(model) if copier == "deepcopy" else pickle.loads(pickle.dumps(model))
+        out = clone(x)
+        assert stats["1"].calls == 0  # the clone records nothing
+        assert type(out.grad_fn).__name__ == "_AdaptiveCountsSTEBackward"  # its fast path, not the recording one
+        model(x)
+        assert stats["1"].calls == 1
+        with collect_stats(clone) as clone_stats:  # and it can record on its own
+            clone(x)
+        assert clone_stats["1"].calls == 1 and stats["1"].calls == 1
+    assert not any(m in count_recorders for m in [*model.modules(), *clone.modules()])
+    assert torch.equal(clone(x), model(x))
+
+
+def test_stats_survive_pickle_and_deepcopy():
+    import copy
+    import pickle
+
+    neuron = fastsnn.create("neuron", "fixed_threshold", threshold=1.0, signed=False)
+    with collect_stats(neuron, coding="bitwise") as stats:
+        neuron(torch.tensor([0.0, 3.0, 1.0, 2.0]))
+    for clone in (pickle.loads(pickle.dumps(stats[""])), copy.deepcopy(stats[""])):
+        assert clone.as_dict() == stats[""].as_dict()
+        assert clone.event_steps == 8 and clone.histogram == {0: 1, 1: 1, 2: 1, 3: 1}

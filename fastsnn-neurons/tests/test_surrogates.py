@@ -6,7 +6,8 @@ import pytest
 import torch
 
 import fastsnn
-from fastsnn_neurons.surrogates import Surrogate, distance_to_rounding_step, resolve_surrogate
+from fastsnn import Surrogate
+from fastsnn.surrogate import distance_to_rounding_step, resolve_surrogate
 
 NAMES = ["ste", "atan", "sigmoid", "rectangular", "triangle"]
 
@@ -139,7 +140,7 @@ def test_plugins_can_add_a_surrogate():
             return 0.5 * (1 + torch.erf(u / math.sqrt(2)))
 
     class ExtraPlugin:
-        PLUGIN_API_VERSION = "1.0"
+        PLUGIN_API_VERSION = "2.0"
 
         @fastsnn.hookimpl
         def fastsnn_register_surrogates(self, register):
@@ -158,15 +159,15 @@ def test_plugins_can_add_a_surrogate():
 
 def test_resolve_rejects_non_surrogate_objects():
     class NotASurrogate:
-        PLUGIN_API_VERSION = "1.0"
+        PLUGIN_API_VERSION = "2.0"
 
         @fastsnn.hookimpl
         def fastsnn_register_surrogates(self, register):
-            register("odd", lambda: object(), description="returns the wrong type")
+            register("odd", lambda params: object(), description="returns the wrong type")
 
     import fastsnn_neurons.plugin
     from fastsnn.testing import use_plugins
 
     with use_plugins(fastsnn_neurons.plugin, ("odd", NotASurrogate())):
-        with pytest.raises(fastsnn.FastSNNError, match="not a fastsnn_neurons.Surrogate"):
+        with pytest.raises(fastsnn.FastSNNError, match=r"built a object, which is not a fastsnn\.(surrogate\.)?Surrogate"):
             resolve_surrogate("odd")

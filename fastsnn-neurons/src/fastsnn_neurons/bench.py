@@ -18,21 +18,25 @@ import time
 from typing import Any, Callable, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from torch.nn import functional as F
 
-from fastsnn import FastSNNError
+import fastsnn
+from fastsnn import Benchmark, FastSNNError, Params
+from fastsnn.benchmark import Progress
 
-Progress = Callable[[str], None]
 CODING_NAMES = ("binary", "ternary", "bitwise", "bitwise_bidirectional", "twos_complement")
 Step = Callable[[torch.Tensor], torch.Tensor]
 
 
-class NeuronBenchmark:
-    """Neuron fwd+bwd time/memory vs ReLU, SpikingJelly LIF and snnTorch Leaky; coding speed."""
+class NeuronBenchmark(Benchmark):
+    """Neuron fwd+bwd time/memory vs ReLU, SpikingJelly LIF and snnTorch Leaky; coding speed.
 
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
+    Settings are ``Params`` (``fastsnn bench neurons --set threads=2``); build it with keywords
+    (``NeuronBenchmark(batch=4)``) or through the registry, then call ``run(progress)``.
+    """
+
+    class Params(Params):
         batch: int = Field(64, gt=0, description="B")
         features: int = Field(4096, gt=0, description="D")
         steps: int = Field(8, gt=0, description="T for multi-step neurons (and max_count for 'same information')")
@@ -45,14 +49,10 @@ class NeuronBenchmark:
         statistic: Literal["median", "min"] = Field(
             "median", description="per-case time reported: median of the rounds, or min (robust on a loaded machine)"
         )
-        seed: int = 0
+        seed: int = Field(0, description="torch.manual_seed before the run (inputs and weights)")
 
-    def __init__(self, batch: int = 64, features: int = 4096, steps: int = 8, repeats: int = 30, warmup: int = 5,
-                 threads: int | None = None, coding_values: int = 1_000_000, external: bool = True,
-                 device: str = "cpu", statistic: str = "median", seed: int = 0) -> None:
-        self.params = self.Params(batch=batch, features=features, steps=steps, repeats=repeats, warmup=warmup,
-                                  threads=threads, coding_values=coding_values, external=external, device=device,
-                                  statistic=statistic, seed=seed)
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         try:
             self.device = torch.device(self.params.device)
         except RuntimeError as err:
@@ -61,11 +61,9 @@ class NeuronBenchmark:
             raise FastSNNError("benchmark 'neurons': device='cuda' asked for, but torch sees no CUDA device")
 
     # -- running ----------------------------------------------------------------------------------
-    def __call__(self, progress: Progress = print) -> list[dict[str, Any]]:
-        return self.run(progress)
-
-    def run(self, progress: Progress = print) -> list[dict[str, Any]]:
-        """All rows: one per neuron case, one per coding, then one per goal."""
+    def run(self, progress: Progress) -> list[dict[str, Any]]:
+        """All rows: one per neuron case, one per coding, then one per goal. ``progress(message)``
+        is told what is being timed."""
         p = self.params
         if p.threads is not None:
             torch.set_num_threads(p.threads)
@@ -76,8 +74,6 @@ class NeuronBenchmark:
         return rows
 
     def _neuron_rows(self, progress: Progress) -> list[dict[str, Any]]:
-        import fastsnn
-
         p = self.params
         single = torch.randn(p.batch, p.features, device=self.device)
         multi = torch.randn(p.steps, p.batch, p.features, device=self.device)
@@ -202,8 +198,6 @@ class NeuronBenchmark:
         return {name: summary(ts) * 1e3 for name, ts in times.items()}
 
     def _coding_rows(self, progress: Progress) -> list[dict[str, Any]]:
-        import fastsnn
-
         p = self.params
         neuron = fastsnn.create("neuron", "adaptive_threshold")
         values = torch.randn(p.coding_values // p.features + 1, p.features, device=self.device)

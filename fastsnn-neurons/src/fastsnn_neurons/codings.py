@@ -16,10 +16,12 @@ A count of 0 needs 0 steps in all but ``twos_complement`` (1 step). ``encode`` p
 steps that carry every count, or uses an explicit ``num_steps``; a count that does not fit an
 explicit ``num_steps`` is an error, never a wrap-around. Events are ``int8``.
 
-Each coding also defines its integrate-and-fire rule, :meth:`IntegrateFireCoding.fire`: the
-greedy choice of one step's event from a membrane residual ``R`` (in units of the threshold).
-Starting from ``R = n + f`` with ``0 ≤ f < 1`` and subtracting ``e_t · w_t`` after each step
-(soft reset), it emits exactly ``encode(n)``; that is what event-mode neurons run.
+Each coding also implements core's event-mode contract, :class:`fastsnn.IntegrateFireCoding`:
+:meth:`~fastsnn.IntegrateFireCoding.fire` is the greedy choice of one step's event from a
+membrane residual ``R`` (in units of the threshold). Starting from ``R = n + f`` with
+``0 ≤ f < 1`` and subtracting ``e_t · w_t`` after each step (soft reset), it emits exactly
+``encode(n)``; that is what event-mode neurons run. The shared machinery (validation, exact
+vectorised encode/decode) is :class:`LinearCoding`; parameters are declared once, in ``Params``.
 """
 
 from __future__ import annotations
@@ -28,19 +30,18 @@ from abc import abstractmethod
 from typing import Union
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from fastsnn import FastSNNError, SpikeCoding
+from fastsnn import FastSNNError, IntegrateFireCoding, Params, SpikeCoding
+from fastsnn.spike_tensor import resolve_coding
 
 #: bit shifts past this many steps overflow int64 counts
 MAX_BITWISE_STEPS = 62
 
 
-class IntegrateFireCoding(SpikeCoding):
-    """A linear coding with validation, exact vectorised encode/decode and an IF firing rule."""
-
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
+class LinearCoding(IntegrateFireCoding):
+    """A linear coding with validation, exact vectorised encode/decode and an IF firing rule
+    (subclasses give the step weights, the step count and :meth:`fire`)."""
 
     # -- the contract ------------------------------------------------------------------------
     def steps_for(self, counts: torch.Tensor) -> int:
@@ -83,12 +84,6 @@ class IntegrateFireCoding(SpikeCoding):
     def step_weights(self, num_steps: int, device: torch.device | None = None) -> torch.Tensor:
         """``w_t`` for ``t = 0 … num_steps−1`` (float64, shape ``[num_steps]``)."""
         return torch.tensor(self._weights(num_steps), dtype=torch.float64, device=device)
-
-    # -- integrate-and-fire ----------------------------------------------------------------------
-    @abstractmethod
-    def fire(self, residual: torch.Tensor, step: int, num_steps: int) -> torch.Tensor:
-        """One step's events (int8, shape of ``residual``) from the membrane ``residual`` in
-        threshold units; the caller then soft-resets ``residual -= e · w_step``."""
 
     # -- per-coding pieces -------------------------------------------------------------------------
     @abstractmethod
@@ -183,17 +178,13 @@ def _narrowest_int(lo: int, hi: int) -> torch.dtype:
     return torch.int64
 
 
-class UnaryCoding(IntegrateFireCoding):
+class UnaryCoding(LinearCoding):
     """Shared parts of ``binary`` and ``ternary``: one step per spike, all weights 1."""
 
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
+    class Params(Params):
         max_steps: int = Field(
             4096, gt=0, description="refuse trains longer than this (one step per spike; use bitwise for big counts)"
         )
-
-    def __init__(self, max_steps: int = 4096) -> None:
-        self.max_steps = self.Params(max_steps=max_steps).max_steps
 
     def _steps_for_range(self, lo: int, hi: int) -> int:
         return max(abs(lo), abs(hi))
@@ -202,9 +193,10 @@ class UnaryCoding(IntegrateFireCoding):
         return [1] * num_steps
 
     def _check_step_budget(self, num_steps: int) -> None:
-        if num_steps > self.max_steps:
+        if num_steps > self.params.max_steps:
             raise FastSNNError(
-                f"coding {self.name!r} needs {num_steps} steps (one per spike), more than max_steps={self.max_steps}; "
+                f"coding {self.name!r} needs {num_steps} steps (one per spike), more than "
+                f"max_steps={self.params.max_steps}; "
                 "use the bitwise coding for large counts or raise max_steps"
             )
 
@@ -259,7 +251,7 @@ class TernaryCoding(UnaryCoding):
         return (residual >= 1).to(torch.int8) - (residual < 0).to(torch.int8)
 
 
-class BitCoding(IntegrateFireCoding):
+class BitCoding(LinearCoding):
     """Shared parts of the three binary-weighted codings (MSB first)."""
 
     def _check_step_budget(self, num_steps: int) -> None:
@@ -353,7 +345,7 @@ def _twos_bits(n: int) -> int:
 
 
 #: the codings this package registers
-CODINGS: tuple[type[IntegrateFireCoding], ...] = (
+CODINGS: tuple[type[LinearCoding], ...] = (
     BinaryCoding,
     TernaryCoding,
     BitwiseCoding,
@@ -364,13 +356,15 @@ CODINGS: tuple[type[IntegrateFireCoding], ...] = (
 
 def resolve_integrate_fire_coding(coding: Union[str, SpikeCoding]) -> IntegrateFireCoding:
     """A coding with an integrate-and-fire rule from a registered name or an object (unknown
-    names raise :class:`fastsnn.UnknownComponentError` with "did you mean")."""
-    from fastsnn.spike_tensor import resolve_coding
+    names raise :class:`fastsnn.UnknownComponentError` with "did you mean").
 
+    Any :class:`fastsnn.IntegrateFireCoding` qualifies, whichever plugin registers it.
+    """
     coding_obj = resolve_coding(coding)
     if not isinstance(coding_obj, IntegrateFireCoding):
         raise FastSNNError(
             f"coding {getattr(coding_obj, 'name', coding)!r} ({type(coding_obj).__name__}) has no integrate-and-fire "
-            "rule; event mode needs a fastsnn_neurons.codings.IntegrateFireCoding (every coding of fastsnn-neurons is one)"
+            "rule; event mode needs a fastsnn.IntegrateFireCoding (subclass it and implement fire(); every coding "
+            "of fastsnn-neurons is one)"
         )
     return coding_obj

@@ -1,45 +1,59 @@
 """Event-driven inference: replay a trained network's sINT neurons from spike trains.
 
-Inside ``with event_mode(model, coding="bitwise"):`` every neuron of ``model`` runs as an
-integrate-and-fire neuron with soft reset instead of computing counts directly:
+Inside ``with event_mode(model, coding="bitwise"):`` every count neuron of ``model`` runs as an
+integrate-and-fire neuron with soft reset instead of handing on its counts directly:
 
 1. **integrate** — it sums its input train over the input's steps: ``V = Σ_s I_s`` (a dense
    input, e.g. from the first layer, is a one-step train);
-2. **threshold** — ``V_th`` from the neuron (for ``adaptive_threshold``: ``mean(|V|)/k`` per
-   token, computed from the integrated membrane — an event-driven chip would need that
-   per-token mean too);
-3. **fire** — over ``T`` output steps with step weights ``w_t`` of the coding, starting from
-   the residual ``R = V/V_th + ½`` (the ½ makes the replay round to nearest), clipped to the
-   neuron's count bounds (a saturating membrane), it emits ``e_t = coding.fire(R, t, T)`` and
-   soft-resets ``R ← R − e_t·w_t``. The emitted train decodes to ``⌊V/V_th + ½⌋``.
+2. **threshold** — ``V_th`` and the count ``n = clamp(round(V / V_th), lo, hi)`` come from the
+   neuron's own count-mode arithmetic (the same quotient in the same dtype, :func:`torch.round`'s
+   half-to-even ties, the same bounds), so ``n`` is the integer count mode gives for ``V``, bit
+   for bit. For ``adaptive_threshold`` ``V_th = mean(|V|)/k`` per token, from the integrated
+   membrane — an event-driven chip needs that per-token mean too;
+3. **fire** — the membrane, charged with ``R = n + ½`` thresholds (whole thresholds plus the
+   half-threshold bias of rounding; count mode drops the sub-threshold remainder too), fires over
+   ``T`` output steps with the coding's weights ``w_t``: ``e_t = coding.fire(R, t, T)``, soft
+   reset ``R ← R − e_t·w_t``. ``R`` is float64, where ``n + ½`` and every reset are exact for any
+   count below 2^52 whatever the model's dtype. The greedy rule of every
+   :class:`fastsnn.IntegrateFireCoding` emits exactly ``encode(n)`` and leaves ``½``.
 
 The neuron's output is an :class:`EventTrain`: per-step currents ``I_t = e_t · w_t · V_th``.
 Linear layers (``F.linear``) act on a train step by step — bias added once, at step 0 — and
 give a train again, so ``Σ_t`` of the next layer's input equals the count-mode value. Any other
 operation first reads the train out (``Σ_t I_t``), and so does the model's final output.
 
-What holds exactly: the emitted events decode to the integer count of the integrated membrane;
-count → events → count round trips; linear layers are linear in the train. What does not hold
-bit for bit: the integrated membrane ``Σ_s W·I_s`` differs from the dense ``W·Σ_s I_s`` by float
-re-association (≈1 ulp per term), so a count whose ``x/V_th`` lies within that distance of a
-rounding step ``k+½`` can differ by one; and exact ties ``x/V_th = k+½`` round half up in the
-replay but half to even in count mode (:func:`torch.round`). In float64 neither is seen in
-practice; the tests compare outputs at float tolerance and counts exactly.
+What holds exactly: every emitted train decodes to the count count mode computes from the same
+membrane (ties, bounds and every dtype included); count → events → count round trips; linear
+layers are linear in the train. What differs by float re-association only: a train's read-out
+``Σ_t e_t·w_t·V_th`` against ``n·V_th``, and a membrane integrated from a train,
+``Σ_s W·I_s``, against the dense ``W·Σ_s I_s`` (≈1 ulp per term). So a neuron fed directly by
+dense input (the first layer of an MLP, the only neuron of an FFN block) reproduces count mode's
+counts exactly; a deeper one reproduces them exactly for its own membrane, which can sit an ulp
+away from the dense network's — a value that close to a rounding step ``k + ½`` may round the
+other way there.
+
+Event mode is installed from outside the neurons: each neuron gets an entry in
+:data:`fastsnn_neurons.neurons.base.forward_overrides` and the model is marked for read-out in
+a table of this module, both keyed weakly by the module, so a copy or pickle of the model taken
+inside the block is a plain count-mode model.
 """
 
 from __future__ import annotations
 
+import functools
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Union
+from weakref import WeakKeyDictionary
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.utils.hooks import RemovableHandle
 
-from fastsnn import FastSNNError, SpikeCoding, SpikeTensor, SpikingNeuron
-from fastsnn_neurons.codings import IntegrateFireCoding, resolve_integrate_fire_coding
-from fastsnn_neurons.neurons.base import CountNeuron, check_input, ensure_finite
+from fastsnn import FastSNNError, IntegrateFireCoding, SpikeCoding, SpikeTensor, SpikingNeuron
+from fastsnn_neurons.codings import resolve_integrate_fire_coding
+from fastsnn_neurons.neurons.base import CountNeuron, check_input, count_recorders, forward_overrides
 
 
 class EventTrain:
@@ -114,20 +128,27 @@ def integrate_and_fire(
 ) -> torch.Tensor:
     """Fire an integrated membrane ``[*S]`` as an event train ``[T, *S]`` (int8) under ``coding``.
 
-    ``R = clip(V/V_th + ½, lo, hi + ½)``; for t in 0…T−1: ``e_t = coding.fire(R, t, T)``,
-    ``R ← R − e_t·w_t``. The train decodes to ``clip(⌊V/V_th + ½⌋, lo, hi)``. ``T`` is
-    ``num_steps``, or the fewest steps (at least 1) that carry every count; a count that does
-    not fit an explicit ``num_steps`` is a FastSNNError.
+    The count is count mode's, ``n = clamp(round(V / V_th), lo, hi)`` (:func:`torch.round`: half to
+    even; ``threshold`` is a float or a tensor broadcastable to ``membrane``), and
+    :func:`fire_counts` emits it. The train decodes to ``n`` exactly.
     """
-    residual = membrane / threshold  # the quotient count mode rounds, in the membrane's dtype
-    if residual.dtype in (torch.float16, torch.bfloat16):
-        # + ½ and the resets in fp32, where they are exact: in fp16 1025 + ½ rounds to 1026 (bf16:
-        # from 129 on), so the train would decode to one more than count mode's round(V/V_th)
-        residual = residual.float()
-    residual = residual + 0.5
+    quotient = membrane / threshold
     if lo is not None or hi is not None:
-        residual = residual.clamp(lo, None if hi is None else hi + 0.5)
-    needed = coding.steps_for(torch.floor(residual))
+        quotient = quotient.clamp(lo, hi)
+    return fire_counts(torch.round(quotient), coding, num_steps)
+
+
+def fire_counts(counts: torch.Tensor, coding: IntegrateFireCoding, num_steps: int | None = None) -> torch.Tensor:
+    """An integrate-and-fire neuron with soft reset emitting integer ``counts [*S]`` as events
+    ``[T, *S]`` (int8) under ``coding``.
+
+    The membrane starts at ``R = n + ½`` thresholds (float64: exact for ``|n| < 2^52``); for t in
+    0…T−1: ``e_t = coding.fire(R, t, T)``, ``R ← R − e_t·w_t``. ``T`` is ``num_steps``, or the fewest
+    steps (at least 1) that carry every count; a count that does not fit an explicit ``num_steps``
+    is a FastSNNError. ``counts`` may be float (holding integers) or integer.
+    """
+    whole = counts.detach().to(torch.int64)
+    needed = coding.steps_for(whole)
     if num_steps is None:
         num_steps = max(needed, 1)
     elif needed > num_steps:
@@ -136,7 +157,8 @@ def integrate_and_fire(
             f"raise num_steps, leave it None, or bound the neuron's counts with max_count"
         )
     weights = [int(w) for w in coding.step_weights(num_steps).tolist()]
-    events = torch.empty((num_steps, *membrane.shape), dtype=torch.int8, device=membrane.device)
+    residual = whole.to(torch.float64) + 0.5
+    events = torch.empty((num_steps, *whole.shape), dtype=torch.int8, device=whole.device)
     for t, weight in enumerate(weights):
         fired = coding.fire(residual, t, num_steps)
         events[t] = fired
@@ -171,27 +193,62 @@ class EventRecord:
 
 
 def run_event_neuron(neuron: CountNeuron, x: Any, settings: EventSettings) -> EventTrain:
-    """One neuron's event-mode step: integrate ``x`` (a train or a dense one-step input), fire."""
+    """One neuron's event-mode step: integrate ``x`` (a train, or a dense one-step input
+    ``[..., D]``), take V_th and the counts by the neuron's count-mode arithmetic, fire.
+
+    Returns the output :class:`EventTrain` (currents ``[T, ..., D]``) and records it in
+    ``settings.record`` (and the neuron's statistics, inside :func:`fastsnn_neurons.collect_stats`).
+    """
     membrane = x.integrate() if isinstance(x, EventTrain) else x
     check_input(membrane, neuron.name)
-    if neuron.params.check_finite:
-        ensure_finite(membrane, neuron.name)
-    threshold = neuron.event_threshold(membrane)
-    lo, hi = neuron.count_bounds
-    events = integrate_and_fire(membrane, threshold, settings.coding, lo, hi, settings.num_steps)
+    counted = neuron._spikes(membrane)  # V_th and n exactly as count mode computes them (NaN/inf checked)
+    threshold = counted.scale.detach()
+    events = fire_counts(counted.counts, settings.coding, settings.num_steps)
     steps = events.shape[0]
     weights = settings.coding.step_weights(steps, membrane.device).to(membrane.dtype)
     currents = events.to(membrane.dtype) * (weights.view((steps,) + (1,) * membrane.dim()) * threshold)
     spikes = SpikeTensor("event", events=events, scale=threshold, coding=settings.coding)
-    if neuron._stats is not None:
-        neuron._stats.record_events(events, settings.coding)
+    recorder = count_recorders.get(neuron)
+    if recorder is not None:
+        recorder.record_events(events, settings.coding)
     train = EventTrain(currents, spikes)
     settings.record.trains[settings.qualname] = train
     return train
 
 
-def _read_out_hook(module: nn.Module, inputs: Any, output: Any) -> Any:
-    return _read_out(output)
+#: models inside an :func:`event_mode` block (module → number of blocks): their output is read out
+_read_out_roots: WeakKeyDictionary[nn.Module, int] = WeakKeyDictionary()
+#: the process-wide forward hook that reads those outputs out, present only while a block is open
+_read_out_handle: RemovableHandle | None = None
+
+
+def _read_out_root_output(module: nn.Module, inputs: Any, output: Any) -> Any:
+    """Global forward hook: a model inside an event_mode block returns dense tensors, never trains."""
+    if module in _read_out_roots:
+        return _read_out(output)
+    return None
+
+
+def _mark_read_out(model: nn.Module) -> None:
+    global _read_out_handle
+    _read_out_roots[model] = _read_out_roots.get(model, 0) + 1
+    if _read_out_handle is None:
+        _read_out_handle = nn.modules.module.register_module_forward_hook(_read_out_root_output)
+
+
+def _unmark_read_out(model: nn.Module) -> None:
+    global _read_out_handle
+    remaining = _read_out_roots.pop(model, 1) - 1
+    if remaining > 0:
+        _read_out_roots[model] = remaining
+    if not _read_out_roots and _read_out_handle is not None:
+        _read_out_handle.remove()
+        _read_out_handle = None
+
+
+def is_replayable(module: nn.Module) -> bool:
+    """Whether :func:`event_mode` can replay ``module``: a count neuron giving one count per value."""
+    return isinstance(module, CountNeuron) and module.one_step
 
 
 @contextmanager
@@ -200,10 +257,11 @@ def event_mode(
 ) -> Iterator[EventRecord]:
     """Run ``model``'s neurons event-driven inside the block; yields an :class:`EventRecord`.
 
-    ``coding`` is a registered coding name (or object) with an integrate-and-fire rule
-    (every coding of this package); ``num_steps`` fixes the output window of every neuron
-    (None: the fewest steps per call). The model's output is read out to a dense tensor.
-    Use it for inference (``model.eval()``, ``torch.no_grad()``): the replay has no surrogate.
+    ``coding`` is a registered coding name (or object) implementing
+    :class:`fastsnn.IntegrateFireCoding` (every coding of this package, and any plugin's that
+    implements it); ``num_steps`` fixes the output window of every neuron (None: the fewest steps
+    per call). The model's output is read out to a dense tensor. Use it for inference
+    (``model.eval()``, ``torch.no_grad()``): the replay has no surrogate.
 
     Raises FastSNNError if the model has no neuron, a neuron cannot be replayed (binary
     multi-step ``if``/``lif`` and multi-step ``lif_sint`` already emit a time series), a signed
@@ -215,13 +273,13 @@ def event_mode(
         raise FastSNNError(f"event_mode: {type(model).__name__} contains no spiking neuron to replay")
     for name, neuron in neurons:
         where = name or "(the model itself)"
-        if not isinstance(neuron, CountNeuron) or not neuron.supports_event_mode:
+        if not is_replayable(neuron):
             raise FastSNNError(
                 f"event_mode: neuron {where} ({type(neuron).__name__}) cannot be replayed from events; only "
                 "sINT count neurons (adaptive_threshold, fixed_threshold, one-step lif_sint) can. Binary "
                 "if/lif and multi-step lif_sint already emit their spikes step by step: run them as they are"
             )
-        if neuron._event_settings is not None:
+        if neuron in forward_overrides:
             raise FastSNNError(f"event_mode: neuron {where} is already in event mode (nested event_mode blocks)")
         if neuron.signed and not coding_obj.signed:
             raise FastSNNError(
@@ -230,11 +288,13 @@ def event_mode(
             )
     record = EventRecord(coding_obj)
     for name, neuron in neurons:
-        neuron._event_settings = EventSettings(coding_obj, num_steps, name, record)
-    hook = model.register_forward_hook(_read_out_hook)
+        forward_overrides[neuron] = functools.partial(
+            run_event_neuron, settings=EventSettings(coding_obj, num_steps, name, record)
+        )
+    _mark_read_out(model)
     try:
         yield record
     finally:
-        hook.remove()
+        _unmark_read_out(model)
         for _, neuron in neurons:
-            neuron._event_settings = None
+            forward_overrides.pop(neuron, None)

@@ -2,7 +2,10 @@
 
 ``with collect_stats(model, coding="bitwise") as stats:`` makes every neuron of ``model``
 record what it emits; ``stats`` maps module names to :class:`NeuronStats` (plain dataclasses,
-``as_dict()`` for JSON). Outside such a block a neuron pays one ``is None`` test per call.
+``as_dict()`` for JSON). The recording is installed from outside the neurons (a table keyed
+weakly by the module, :data:`fastsnn_neurons.neurons.base.count_recorders`), so a copy of the
+model taken inside the block is a plain model. Outside every such block a neuron pays one
+emptiness test per call.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import torch
 from torch import nn
 
 from fastsnn import FastSNNError, SpikeCoding, SpikingNeuron
+from fastsnn.spike_tensor import resolve_coding
+from fastsnn_neurons.neurons.base import PackageNeuron, count_recorders
 
 
 @dataclass
@@ -116,28 +121,24 @@ def collect_stats(model: nn.Module, coding: Union[str, SpikeCoding, None] = None
     encoded under it to measure silent steps (costs an encode per call). Neurons that are not
     of this package (no recording support) raise a FastSNNError.
     """
-    coding_obj = None
-    if coding is not None:
-        from fastsnn.spike_tensor import resolve_coding
-
-        coding_obj = resolve_coding(coding)
+    coding_obj = resolve_coding(coding) if coding is not None else None
     neurons = [(name, m) for name, m in model.named_modules() if isinstance(m, SpikingNeuron)]
     if not neurons:
         raise FastSNNError(f"collect_stats: {type(model).__name__} contains no spiking neuron")
     for name, neuron in neurons:
-        if not hasattr(neuron, "_stats"):
+        if not isinstance(neuron, PackageNeuron):
             raise FastSNNError(
                 f"collect_stats: neuron {name or '(the model itself)'} ({type(neuron).__name__}) does not record "
                 "statistics; only fastsnn-neurons neurons do"
             )
-        if neuron._stats is not None:
+        if neuron in count_recorders:
             raise FastSNNError(f"collect_stats: neuron {name or '(the model itself)'} is already recording")
     stats = {name: NeuronStats(coding=coding_obj.name if coding_obj else None, _coding_obj=coding_obj)
              for name, _ in neurons}
     for name, neuron in neurons:
-        neuron._stats = stats[name]
+        count_recorders[neuron] = stats[name]
     try:
         yield stats
     finally:
         for _, neuron in neurons:
-            neuron._stats = None
+            count_recorders.pop(neuron, None)

@@ -6,11 +6,11 @@ import math
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from fastsnn import SpikeTensor
+from fastsnn import Params, SpikeTensor
 from fastsnn.config.refs import SurrogateRef
-from fastsnn_neurons.neurons.base import CountNeuron, ensure_finite, validate_params
+from fastsnn_neurons.neurons.base import CountNeuron, ensure_finite
 
 #: dtypes whose reductions are accumulated in fp32
 _HALF_DTYPES = (torch.float16, torch.bfloat16)
@@ -74,8 +74,7 @@ class AdaptiveThresholdNeuron(CountNeuron):
 
     name = "adaptive_threshold"
 
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
+    class Params(Params):
         k: float = Field(3.0, gt=0, description="threshold divisor: V_th = mean(|x|)/k (larger k, more spikes)")
         signed: bool = Field(True, description="counts in ℤ (true) or clamped at 0, ReLU-like (false)")
         max_count: int | None = Field(None, gt=0, description="largest |count| D (None: unbounded)")
@@ -84,30 +83,12 @@ class AdaptiveThresholdNeuron(CountNeuron):
         threshold_grad: bool = Field(False, description="let gradients flow through V_th as well")
         check_finite: bool = Field(True, description="raise on NaN/inf inputs instead of propagating them")
 
-    def __init__(
-        self,
-        k: float = 3.0,
-        signed: bool = True,
-        max_count: int | None = None,
-        eps: float = 1e-6,
-        surrogate: Any = "ste",
-        threshold_grad: bool = False,
-        check_finite: bool = True,
-    ) -> None:
-        super().__init__(validate_params(type(self), dict(
-            k=k, signed=signed, max_count=max_count, eps=eps, surrogate=surrogate,
-            threshold_grad=threshold_grad, check_finite=check_finite,
-        )))
-
     def threshold(self, x: torch.Tensor) -> torch.Tensor:
         """V_th for ``x [..., D]`` → ``[..., 1]`` (checked for NaN/inf when ``check_finite``)."""
         threshold = adaptive_threshold(x, self.params.k, self.params.eps)
         if self.params.check_finite:
             ensure_finite(threshold, self.name, "input (or its per-token mean |x|)")
         return threshold
-
-    def event_threshold(self, membrane: torch.Tensor) -> torch.Tensor:
-        return self.threshold(membrane)
 
     def _spikes(self, x: torch.Tensor) -> SpikeTensor:
         if self.params.threshold_grad:

@@ -1,47 +1,50 @@
-"""What every neuron of this package shares: validated params, the NaN/inf check, the time axis
-of multi-step neurons, statistics recording and the switch into event mode."""
+"""What every neuron of this package shares: params declared once, the surrogate, the NaN/inf
+check, the time axis of multi-step neurons, and the run modes installed from outside.
+
+Run modes (recording statistics, event-driven replay) are not part of a neuron: the context
+managers that own them (:func:`fastsnn_neurons.collect_stats`, :func:`fastsnn_neurons.event_mode`)
+put an entry for each neuron into :data:`count_recorders` or :data:`forward_overrides`, tables keyed
+weakly by the module. A copy (``copy.deepcopy``), a pickle or a state dict of a neuron taken
+inside such a block is therefore a plain neuron, and this module imports neither of them.
+"""
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
+from weakref import WeakKeyDictionary
 
 import torch
-from pydantic import BaseModel, ValidationError
+from torch import nn
 from torch.nn import functional as F
 
-from fastsnn import FastSNNError, SpikeTensor, SpikingNeuron
-from fastsnn.registry import format_validation_error
-from fastsnn_neurons.surrogates import Surrogate, resolve_surrogate
+from fastsnn import FastSNNError, SpikeTensor, SpikingNeuron, Surrogate
+from fastsnn.surrogate import resolve_surrogate
 
-
-def validate_params(neuron_cls: type, values: dict[str, Any]) -> BaseModel:
-    """``neuron_cls.Params(**values)``, with a pydantic error turned into a FastSNNError naming the neuron."""
-    try:
-        return neuron_cls.Params(**values)
-    except ValidationError as err:
-        raise FastSNNError(f"bad parameters for neuron {neuron_cls.name!r}:\n{format_validation_error(err)}") from None
+#: neuron → ``forward(neuron, x)`` that replaces its own while a run mode is active (event mode
+#: installs its integrate-and-fire replay here). Weak keys: the entry never travels with the module.
+forward_overrides: WeakKeyDictionary[nn.Module, Callable[[Any, Any], Any]] = WeakKeyDictionary()
+#: neuron → the recorder its counts go to (a :class:`fastsnn_neurons.NeuronStats`, installed by
+#: ``collect_stats``; anything with ``record_counts(counts)``). Weak keys, as above.
+count_recorders: WeakKeyDictionary[nn.Module, Any] = WeakKeyDictionary()
 
 
 class PackageNeuron(SpikingNeuron):
     """Base of this package's neurons.
 
-    Subclasses implement :meth:`_spikes` (the reference computation, count view) and may
-    implement :meth:`_fast_forward` (a fused path used by :meth:`forward` when statistics are
-    off; it must equal ``_spikes(x).to_dense()`` in values and gradients — tests check it).
+    Subclasses declare ``Params`` (with a ``surrogate`` field: the registry name or table of the
+    surrogate gradient) and implement :meth:`_spikes` (the reference computation, count view);
+    they may implement :meth:`_fast_forward` (a fused path used by :meth:`forward` when statistics
+    are off; it must equal ``_spikes(x).to_dense()`` in values and gradients — tests check it).
+    Build with keywords only: ``Neuron(k=3.0)`` or ``Neuron(params=Neuron.Params(k=3.0))``.
     """
 
     #: registered name (set by subclasses)
     name: str = "neuron"
-    #: whether :func:`fastsnn_neurons.event_mode` can replay this neuron from events
-    supports_event_mode: bool = False
 
-    def __init__(self, params: BaseModel) -> None:
-        super().__init__()
-        self.params = params
-        self.surrogate: Surrogate = resolve_surrogate(params.surrogate)
-        self._stats: Any = None  # a NeuronStats while recording (see fastsnn_neurons.stats)
-        self._event_settings: Any = None  # EventSettings while in event mode (see fastsnn_neurons.events)
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.surrogate: Surrogate = resolve_surrogate(self.params.surrogate)
 
     # -- public API ---------------------------------------------------------------------------
     def spikes(self, x: torch.Tensor) -> SpikeTensor:
@@ -49,26 +52,25 @@ class PackageNeuron(SpikingNeuron):
         tensor holding integers (differentiable through the surrogate), ``scale`` the threshold."""
         check_input(x, self.name)
         spikes = self._spikes(x)
-        if self._stats is not None:
-            self._stats.record_counts(spikes.counts)
+        recorder = count_recorders.get(self) if count_recorders else None
+        if recorder is not None:
+            recorder.record_counts(spikes.counts)
         return spikes
 
     def forward(self, x: torch.Tensor) -> Any:
-        """``x [..., D]`` → ``counts · scale`` (same shape). In event mode: an input event train
-        (or a dense input, a one-step train) → an output :class:`fastsnn_neurons.EventTrain`."""
-        if self._event_settings is not None:
-            from fastsnn_neurons.events import run_event_neuron
-
-            return run_event_neuron(self, x, self._event_settings)
-        if self._stats is None:
-            check_input(x, self.name)
-            fast = self._fast_forward(x)
-            if fast is not None:
-                return fast
+        """``x [..., D]`` → ``counts · scale`` (same shape). While a run mode installed from outside
+        is active, that mode's forward runs instead (event mode: an output event train)."""
+        if forward_overrides or count_recorders:  # one emptiness test when no mode is active anywhere
+            override = forward_overrides.get(self)
+            if override is not None:
+                return override(self, x)
+            if self in count_recorders:
+                return self.spikes(x).to_dense()
+        check_input(x, self.name)
+        fast = self._fast_forward(x)
+        if fast is not None:
+            return fast
         return self.spikes(x).to_dense()
-
-    def extra_repr(self) -> str:
-        return ", ".join(f"{k}={v!r}" for k, v in self.params.model_dump().items())
 
     # -- for subclasses ----------------------------------------------------------------------------
     def _spikes(self, x: torch.Tensor) -> SpikeTensor:
@@ -83,14 +85,17 @@ class CountNeuron(PackageNeuron):
     """An sINT neuron: integer counts ``n = clamp(round(x / V_th), lo, hi)`` times ``V_th``.
 
     ``lo = −max_count`` (signed) or ``0`` (unsigned); ``hi = max_count`` (None: unbounded).
-    Event mode replays it with an integrate-and-fire neuron (see :mod:`fastsnn_neurons.events`).
+    ``round`` is :func:`torch.round` (half to even).
     """
-
-    supports_event_mode = True
 
     @property
     def signed(self) -> bool:
         return bool(self.params.signed)
+
+    @property
+    def one_step(self) -> bool:
+        """Whether :meth:`spikes` gives one count per input value (no time axis in the input)."""
+        return True
 
     @property
     def count_bounds(self) -> tuple[int | None, int | None]:
@@ -107,10 +112,6 @@ class CountNeuron(PackageNeuron):
         if lo is not None or hi is not None:
             u = F.hardtanh(u, -math.inf if lo is None else float(lo), math.inf if hi is None else float(hi))
         return self.surrogate.round(u)
-
-    def event_threshold(self, membrane: torch.Tensor) -> torch.Tensor:
-        """V_th for an integrated membrane ``[..., D]`` in event mode (broadcastable to it)."""
-        raise FastSNNError(f"neuron {self.name!r} has no event-mode threshold")  # pragma: no cover
 
 
 def check_input(x: Any, neuron_name: str) -> None:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from fastsnn import SpikeTensor
+from fastsnn import Params, SpikeTensor
 from fastsnn.config.refs import SurrogateRef
-from fastsnn_neurons.neurons.base import PackageNeuron, ensure_finite, merge_time, split_time, validate_params
+from fastsnn_neurons.neurons.base import PackageNeuron, ensure_finite, merge_time, split_time
 from fastsnn_neurons.neurons.multistep import StepRule, membrane_dtype, run_fused
 
 
@@ -57,8 +57,7 @@ class BinaryNeuronBase(PackageNeuron):
         return SpikeTensor("count", counts=merge_time(spikes, axis, p.time_dim), scale=scale)
 
 
-class _BinaryParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _BinaryParams(Params):
     threshold: float = Field(1.0, gt=0, description="firing threshold V_th (> 0)")
     reset: Literal["soft", "hard"] = Field("soft", description="soft: subtract V_th; hard: set to reset_potential")
     reset_potential: float = Field(0.0, description="V_reset of the hard reset (must be below the threshold)")
@@ -85,21 +84,6 @@ class IFNeuron(BinaryNeuronBase):
     class Params(_BinaryParams):
         pass
 
-    def __init__(
-        self,
-        threshold: float = 1.0,
-        reset: str = "soft",
-        reset_potential: float = 0.0,
-        time_dim: int | None = None,
-        detach_reset: bool = False,
-        surrogate: Any = "atan",
-        check_finite: bool = True,
-    ) -> None:
-        super().__init__(validate_params(type(self), dict(
-            threshold=threshold, reset=reset, reset_potential=reset_potential, time_dim=time_dim,
-            detach_reset=detach_reset, surrogate=surrogate, check_finite=check_finite,
-        )))
-
 
 class LIFNeuron(BinaryNeuronBase):
     """Leaky integrate-and-fire with binary spikes, V_t = β·V_{t−1} + x_t, soft or hard reset."""
@@ -108,22 +92,6 @@ class LIFNeuron(BinaryNeuronBase):
 
     class Params(_BinaryParams):
         decay: float = Field(0.5, gt=0, le=1, description="membrane decay β per step (1 = IF)")
-
-    def __init__(
-        self,
-        threshold: float = 1.0,
-        decay: float = 0.5,
-        reset: str = "soft",
-        reset_potential: float = 0.0,
-        time_dim: int | None = None,
-        detach_reset: bool = False,
-        surrogate: Any = "atan",
-        check_finite: bool = True,
-    ) -> None:
-        super().__init__(validate_params(type(self), dict(
-            threshold=threshold, decay=decay, reset=reset, reset_potential=reset_potential, time_dim=time_dim,
-            detach_reset=detach_reset, surrogate=surrogate, check_finite=check_finite,
-        )))
 
     def _decay(self) -> float:
         return self.params.decay

@@ -6,12 +6,12 @@ import math
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from torch import nn
 
-from fastsnn import SpikeTensor
+from fastsnn import Params, SpikeTensor
 from fastsnn.config.refs import SurrogateRef
-from fastsnn_neurons.neurons.base import CountNeuron, ensure_finite, validate_params
+from fastsnn_neurons.neurons.base import CountNeuron, ensure_finite
 
 
 class _FixedCountsSTE(torch.autograd.Function):
@@ -67,8 +67,7 @@ class FixedThresholdNeuron(CountNeuron):
 
     name = "fixed_threshold"
 
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
+    class Params(Params):
         threshold: float = Field(1.0, gt=0, description="initial threshold V_th (> 0)")
         learnable: bool = Field(True, description="train V_th by gradient descent")
         min_threshold: float = Field(1e-4, gt=0, description="V_th is clamped to at least this in the forward pass")
@@ -77,28 +76,14 @@ class FixedThresholdNeuron(CountNeuron):
         surrogate: SurrogateRef = Field("ste", description="surrogate gradient of the rounding")
         check_finite: bool = Field(True, description="raise on NaN/inf inputs instead of propagating them")
 
-    def __init__(
-        self,
-        threshold: float = 1.0,
-        learnable: bool = True,
-        min_threshold: float = 1e-4,
-        signed: bool = True,
-        max_count: int | None = None,
-        surrogate: Any = "ste",
-        check_finite: bool = True,
-    ) -> None:
-        super().__init__(validate_params(type(self), dict(
-            threshold=threshold, learnable=learnable, min_threshold=min_threshold, signed=signed,
-            max_count=max_count, surrogate=surrogate, check_finite=check_finite,
-        )))
-        self.raw_threshold = nn.Parameter(torch.tensor(float(threshold)), requires_grad=learnable)
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        #: θ, initialised to ``params.threshold``
+        self.raw_threshold = nn.Parameter(torch.tensor(self.params.threshold), requires_grad=self.params.learnable)
 
     def threshold(self) -> torch.Tensor:
         """The effective V_th (a 0-d tensor, ≥ min_threshold)."""
         return torch.clamp(self.raw_threshold, min=self.params.min_threshold)
-
-    def event_threshold(self, membrane: torch.Tensor) -> torch.Tensor:
-        return self.threshold().detach().to(membrane.dtype)
 
     def _fast_forward(self, x: torch.Tensor) -> torch.Tensor | None:
         if self.surrogate.constant_derivative != 1.0:

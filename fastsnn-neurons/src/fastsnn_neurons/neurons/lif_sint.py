@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from fastsnn import SpikeTensor
+from fastsnn import Params, SpikeTensor
 from fastsnn.config.refs import SurrogateRef
-from fastsnn_neurons.neurons.base import CountNeuron, ensure_finite, merge_time, split_time, validate_params
+from fastsnn_neurons.neurons.base import CountNeuron, ensure_finite, merge_time, split_time
 from fastsnn_neurons.neurons.multistep import StepRule, membrane_dtype, run_fused
 
 
@@ -33,8 +31,7 @@ class LIFSINTNeuron(CountNeuron):
 
     name = "lif_sint"
 
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
+    class Params(Params):
         threshold: float = Field(1.0, gt=0, description="threshold V_th (> 0): the value of one spike")
         decay: float = Field(0.5, gt=0, le=1, description="membrane decay β per step (1 = no leak)")
         signed: bool = Field(True, description="counts in ℤ (true) or clamped at 0 (false)")
@@ -44,29 +41,10 @@ class LIFSINTNeuron(CountNeuron):
         surrogate: SurrogateRef = Field("ste", description="surrogate gradient of the rounding")
         check_finite: bool = Field(True, description="raise on NaN/inf inputs instead of propagating them")
 
-    def __init__(
-        self,
-        threshold: float = 1.0,
-        decay: float = 0.5,
-        signed: bool = True,
-        max_count: int | None = None,
-        time_dim: int | None = None,
-        detach_reset: bool = False,
-        surrogate: Any = "ste",
-        check_finite: bool = True,
-    ) -> None:
-        super().__init__(validate_params(type(self), dict(
-            threshold=threshold, decay=decay, signed=signed, max_count=max_count, time_dim=time_dim,
-            detach_reset=detach_reset, surrogate=surrogate, check_finite=check_finite,
-        )))
-
     @property
-    def supports_event_mode(self) -> bool:  # type: ignore[override]
-        """Only the one-step form replays from events; a multi-step train already is a time series."""
+    def one_step(self) -> bool:
+        """Only without a time axis does it give one count per value (``time_dim=None``)."""
         return self.params.time_dim is None
-
-    def event_threshold(self, membrane: torch.Tensor) -> torch.Tensor:
-        return torch.tensor(self.params.threshold, dtype=membrane.dtype, device=membrane.device)
 
     def _fast_forward(self, x: torch.Tensor) -> torch.Tensor:
         p = self.params

@@ -22,7 +22,9 @@ from typing import Any
 
 import torch
 
-from fastsnn_neurons.surrogates import Surrogate, distance_to_rounding_step
+from fastsnn import Surrogate
+from fastsnn.surrogate import distance_to_rounding_step
+from fastsnn_neurons.neurons.base import ensure_finite, split_time
 
 
 @dataclass(frozen=True)
@@ -139,8 +141,6 @@ def membrane_dtype(x_steps: torch.Tensor) -> torch.dtype:
 
 def run_fused(neuron: Any, x: torch.Tensor, rule: StepRule) -> torch.Tensor:
     """A multi-step neuron's fused forward: ``x`` with its ``time_dim`` (or one step) → same shape."""
-    from fastsnn_neurons.neurons.base import ensure_finite, split_time
-
     if neuron.params.check_finite:
         ensure_finite(x, neuron.name)
     steps, axis = split_time(x, neuron.params.time_dim, neuron.name)  # [T, ...]
