@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-from pydantic import ValidationError
 
 import fastsnn
 from fastsnn import FastSNNError
@@ -44,5 +43,14 @@ def test_bad_params_are_reported():
         fastsnn.create("neuron", "clipped_sint", k=3)
     from fastsnn_example import ClippedSINTNeuron
 
-    with pytest.raises(ValidationError):
+    with pytest.raises(FastSNNError, match=r"bad parameters for ClippedSINTNeuron:\n.*threshold: Input should be greater"):
         ClippedSINTNeuron(threshold=-1.0)
+
+
+def test_python_and_registry_give_the_same_params():
+    from fastsnn_example import ClippedSINTNeuron
+
+    built = fastsnn.create("neuron", "clipped_sint", threshold=0.5)
+    direct = ClippedSINTNeuron(threshold=0.5)
+    assert built.params == direct.params == ClippedSINTNeuron.Params(threshold=0.5, min_count=0, max_count=15)
+    assert repr(direct) == "ClippedSINTNeuron(threshold=0.5, min_count=0, max_count=15)"

@@ -11,15 +11,55 @@ from fastsnn_example import plugin
 def test_registers_one_component_of_each_kind(_only_this_plugin):
     info = _only_this_plugin.plugins["fastsnn_example.plugin"]
     assert info.status == "ok"
-    assert sorted(info.components) == ["attention:retention", "neuron:clipped_sint", "rule:hardtanh"]
-    assert info.hooks == ["fastsnn_register_attention", "fastsnn_register_conversion_rules",
-                          "fastsnn_register_neurons"]
+    assert sorted(info.components) == ["attention:retention", "coding:balanced_ternary", "neuron:clipped_sint",
+                                       "rule:hardtanh", "spike_regularizer:firing_rate", "surrogate:superspike"]
+    assert info.kinds == ["spike_regularizer"]
+    assert info.hooks == ["fastsnn_register_attention", "fastsnn_register_codings",
+                          "fastsnn_register_conversion_rules", "fastsnn_register_kinds",
+                          "fastsnn_register_neurons", "fastsnn_register_spike_regularizers",
+                          "fastsnn_register_surrogates"]
+
+
+def test_depends_on_fastsnn_core_only():
+    """No module of the package imports another plugin package (fastsnn_neurons, fastsnn_attention, ...)."""
+    import ast
+    from pathlib import Path
+
+    import fastsnn_example
+
+    imported = set()
+    for path in Path(fastsnn_example.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                imported.add(node.module.split(".")[0])
+    assert {name for name in imported if name.startswith("fastsnn")} == {"fastsnn", "fastsnn_example"}
+
+
+def test_parameters_are_declared_once():
+    """What ``fastsnn info`` shows (the Params schema) is what a Python caller gets, and no
+    ``__init__`` repeats a parameter."""
+    import inspect
+
+    from fastsnn import get_registry
+
+    ours = [spec for spec in get_registry().specs() if spec.plugin == "fastsnn_example.plugin"]
+    assert sorted(spec.name for spec in ours) == ["balanced_ternary", "clipped_sint", "firing_rate", "hardtanh",
+                                                  "retention", "superspike"]
+    for spec in ours:
+        signature = inspect.signature(spec.factory.__init__)
+        assert not set(spec.params.model_fields) & set(signature.parameters), spec.name
+        context = {"d_model": 24, "n_heads": 3} if spec.kind == "attention" else {}
+        assert get_registry().create(spec.kind, spec.name, **context).params == spec.factory(**context).params
 
 
 def test_components_describe_themselves():
-    by_name = {c["name"]: c for c in fastsnn.components() if c["name"] in {"clipped_sint", "retention", "hardtanh"}}
+    ours = {"clipped_sint", "retention", "hardtanh", "superspike", "balanced_ternary"}
+    by_name = {c["name"]: c for c in fastsnn.components() if c["name"] in ours}
     assert by_name["clipped_sint"]["description"].startswith("Fixed-threshold integer spikes")
     assert set(by_name["retention"]["params"]["properties"]) == {"min_decay", "max_decay", "head_norm"}
+    assert by_name["superspike"]["kind"] == "surrogate" and by_name["balanced_ternary"]["kind"] == "coding"
     assert by_name["hardtanh"]["kind"] == "rule"
 
 

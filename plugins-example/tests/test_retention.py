@@ -96,9 +96,28 @@ def test_bad_inputs():
         fastsnn.create("attention", "retention", d_model=24, n_heads=3, min_decay=0.9, max_decay=0.8)
     with pytest.raises(FastSNNError, match="max_decay: Input should be less than 1"):
         fastsnn.create("attention", "retention", d_model=24, n_heads=3, max_decay=1.0)
+    # the checks below are core's (AttentionBase.forward), which the layer inherits
     layer = make_layer()
-    with pytest.raises(FastSNNError, match=r"for batch size 2 with an input of batch size 3; use this layer's "
-                                           r"init_cache\(3\)"):
+    with pytest.raises(FastSNNError, match=r"cache was made for batch size 2 but the input has batch size 3; "
+                                           r"make a new cache with init_cache\(3\)"):
         layer(torch.randn(3, 4, 24), layer.init_cache(2))
-    with pytest.raises(FastSNNError, match=r"expects x \[batch, time, d_model\]"):
+    with pytest.raises(FastSNNError, match=r"input must be \[batch, time, d_model\], got \(4, 24\)"):
         layer(torch.randn(4, 24))
+    with pytest.raises(FastSNNError, match="was made by another layer"):
+        layer(torch.randn(2, 4, 24), make_layer().init_cache(2))
+
+
+def test_a_cache_fed_twice_with_the_same_tokens_advances_once_per_call():
+    layer = make_layer()
+    cache = layer.init_cache(1)
+    layer(torch.randn(1, 3, 24), cache)
+    layer(torch.randn(1, 2, 24), cache)
+    assert cache.seen == 5, "core advances cache.seen after mix(); the layer never touches it"
+
+
+def test_bounded_length_is_enforced_by_core():
+    layer = fastsnn.create("attention", "retention", d_model=24, n_heads=3, max_seq_len=4)
+    cache = layer.init_cache(1)
+    layer(torch.randn(1, 3, 24), cache)
+    with pytest.raises(FastSNNError, match=r"sequence too long: 3 cached \+ 2 new tokens > max_seq_len=4"):
+        layer(torch.randn(1, 2, 24), cache)

@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch import nn
 
+from fastsnn import FastSNNError
 from fastsnn.convert import convert
 from fastsnn_example import ClippedSINTNeuron
 
@@ -16,11 +17,11 @@ def test_conversion_is_within_half_a_threshold(activation, levels):
     snn, report = convert(model, rules=[{"name": "hardtanh", "levels": levels}])
     neuron = snn[1]
     assert isinstance(neuron, ClippedSINTNeuron)
-    assert neuron.threshold == pytest.approx((activation.max_val - activation.min_val) / levels)
+    assert neuron.params.threshold == pytest.approx((activation.max_val - activation.min_val) / levels)
     x = torch.randn(64, 8) * 4
     with torch.no_grad():
         error = (snn(x) - model(x)).abs().max()
-    assert error <= neuron.threshold / 2 + 1e-6
+    assert error <= neuron.params.threshold / 2 + 1e-6
     assert report.by_rule() == {"hardtanh": 1} and f"{levels} levels" in report.replaced[0].note
 
 
@@ -36,5 +37,5 @@ def test_other_activations_are_left_to_other_rules():
 
 
 def test_bad_levels_are_reported():
-    with pytest.raises(Exception, match="levels: Input should be greater than or equal to 2"):
+    with pytest.raises(FastSNNError, match="levels: Input should be greater than or equal to 2"):
         convert(nn.ReLU6(), rules=[{"name": "hardtanh", "levels": 1}])

@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+import fastsnn
 from fastsnn import SpikeTensor, SpikingNeuron
 
 
@@ -33,8 +34,7 @@ class _ClippedRound(torch.autograd.Function):
 class ClippedSINTNeuron(SpikingNeuron):
     """Fixed-threshold integer spikes, clipped to ``[min_count, max_count]`` (straight-through inside)."""
 
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
+    class Params(fastsnn.Params):
         threshold: float = Field(0.25, gt=0, description="θ: the value of one spike")
         min_count: int = Field(0, description="smallest count (negative allows signed spikes)")
         max_count: int = Field(15, description="largest count (time steps a unary code needs)")
@@ -45,15 +45,8 @@ class ClippedSINTNeuron(SpikingNeuron):
                 raise ValueError(f"min_count ({self.min_count}) must be smaller than max_count ({self.max_count})")
             return self
 
-    def __init__(self, threshold: float = 0.25, min_count: int = 0, max_count: int = 15) -> None:
-        super().__init__()
-        params = self.Params(threshold=threshold, min_count=min_count, max_count=max_count)
-        self.threshold, self.min_count, self.max_count = params.threshold, params.min_count, params.max_count
-
     def spikes(self, x: torch.Tensor) -> SpikeTensor:
         """``x [..., D]`` → counts ``[..., D]`` (float holding integers) with scale ``θ``."""
-        counts = _ClippedRound.apply(x / self.threshold, self.min_count, self.max_count)
-        return SpikeTensor.count(counts, self.threshold)
-
-    def extra_repr(self) -> str:
-        return f"threshold={self.threshold}, counts in [{self.min_count}, {self.max_count}]"
+        p = self.params
+        counts = _ClippedRound.apply(x / p.threshold, p.min_count, p.max_count)
+        return SpikeTensor.count(counts, p.threshold)

@@ -13,6 +13,9 @@ and the parallel form over a block of ``T`` tokens following a carried state ``S
 The parallel form trains (it builds a ``T×T`` decay matrix per head: fine for an example, a
 chunked form would bound it); the recurrent state is the decoding cache, O(1) in the prefix.
 :func:`retention_naive` is the token-by-token reference the tests compare against.
+
+The layer implements only :meth:`RetentionAttention.mix` and :meth:`RetentionAttention.init_cache`:
+core's ``AttentionBase.forward`` checks the input and the cache and keeps ``cache.seen``.
 """
 
 from __future__ import annotations
@@ -21,9 +24,10 @@ import math
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 from torch import nn
 
+import fastsnn
 from fastsnn import AttentionBase, FastSNNError, LayerCache
 
 
@@ -63,16 +67,16 @@ def retention_naive(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, log_decay
 class RetentionCache(LayerCache):
     """Decoding state of one retention layer: ``state [B, H, d_k, d_v]`` in fp32."""
 
-    def __init__(self, batch_size: int, n_heads: int, head_dim: int, device: Any = None) -> None:
-        super().__init__(batch_size)
+    def __init__(self, batch_size: int, n_heads: int, head_dim: int, device: Any = None,
+                 owner: nn.Module | None = None) -> None:
+        super().__init__(batch_size, owner)
         self.state = torch.zeros(batch_size, n_heads, head_dim, head_dim, device=device, dtype=torch.float32)
 
 
 class RetentionAttention(AttentionBase):
     """Multi-scale retention: per-head decays from ``min_decay`` to ``max_decay``, O(1) decoding state."""
 
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
+    class Params(fastsnn.Params):
         min_decay: float = Field(0.75, gt=0, lt=1, description="γ of the most local head")
         max_decay: float = Field(0.98, gt=0, lt=1, description="γ of the most global head")
         head_norm: bool = Field(True, description="RMS-normalise each head's output (keeps scales stable)")
@@ -83,42 +87,38 @@ class RetentionAttention(AttentionBase):
                 raise ValueError(f"min_decay ({self.min_decay}) must not exceed max_decay ({self.max_decay})")
             return self
 
+    cache_class = RetentionCache
+
     def __init__(self, d_model: int, n_heads: int, layer_idx: int = 0, max_seq_len: int | None = None,
-                 min_decay: float = 0.75, max_decay: float = 0.98, head_norm: bool = True) -> None:
-        super().__init__()
-        params = self.Params(min_decay=min_decay, max_decay=max_decay, head_norm=head_norm)
+                 **kwargs: Any) -> None:
+        super().__init__(d_model, n_heads, layer_idx, max_seq_len, **kwargs)  # validates params → self.params
+        p = self.params
         if d_model % n_heads:
             raise FastSNNError(f"retention: n_heads ({n_heads}) must divide d_model ({d_model})")
-        self.n_heads, self.head_dim, self.head_norm = n_heads, d_model // n_heads, params.head_norm
+        self.head_dim = d_model // n_heads
         self.q_proj = nn.Linear(d_model, d_model, bias=False)
         self.k_proj = nn.Linear(d_model, d_model, bias=False)
         self.v_proj = nn.Linear(d_model, d_model, bias=False)
         self.o_proj = nn.Linear(d_model, d_model, bias=False)
+        # per-head RMS norm of the retention output (core's RMSNorm, over d_v); identity when disabled
+        self.out_norm = fastsnn.RMSNorm(self.head_dim, eps=1e-6) if p.head_norm else nn.Identity()
         # 1 - γ spaced geometrically between the two ends (RetNet uses γ = 1 - 2^(-5-h))
-        one_minus = torch.logspace(math.log10(1 - params.min_decay), math.log10(1 - params.max_decay), n_heads)
+        one_minus = torch.logspace(math.log10(1 - p.min_decay), math.log10(1 - p.max_decay), n_heads)
         self.register_buffer("log_decay", torch.log1p(-one_minus), persistent=False)  # (H,)
 
     def init_cache(self, batch_size: int, device: Any = None, dtype: torch.dtype | None = None) -> RetentionCache:
-        return RetentionCache(batch_size, self.n_heads, self.head_dim, device=device)
+        return RetentionCache(batch_size, self.n_heads, self.head_dim, device=device, owner=self)
 
-    def forward(self, x: torch.Tensor, cache: LayerCache | None = None) -> torch.Tensor:
-        """``x [B, T, d_model]`` → ``[B, T, d_model]``; with ``cache``, continue from its state."""
-        if x.dim() != 3:
-            raise FastSNNError(f"retention expects x [batch, time, d_model], got {tuple(x.shape)}")
-        B, T, _ = x.shape
-        state = None
-        if cache is not None:
-            if not isinstance(cache, RetentionCache) or cache.batch_size != B:
-                raise FastSNNError(
-                    f"retention got a {type(cache).__name__} for batch size {getattr(cache, 'batch_size', '?')} "
-                    f"with an input of batch size {B}; use this layer's init_cache({B})"
-                )
-            state = cache.state
+    def mix(self, x: torch.Tensor, cache: RetentionCache | None, start: int) -> torch.Tensor:
+        """``x [B, T, d_model]`` → ``[B, T, d_model]``; with ``cache``, continue from its state.
+
+        Core's :meth:`AttentionBase.forward` has already checked ``x`` and ``cache`` and advances
+        ``cache.seen`` afterwards; retention needs no absolute position, only the carried state.
+        """
         q, k, v = self._heads(x)
-        out, new_state = retention_parallel(q, k, v, self.log_decay, state)
+        out, new_state = retention_parallel(q, k, v, self.log_decay, None if cache is None else cache.state)
         if cache is not None:
             cache.state = new_state.detach()
-            cache.seen += T
         return self._merge(out, x.dtype)
 
     def naive(self, x: torch.Tensor) -> torch.Tensor:
@@ -133,7 +133,6 @@ class RetentionAttention(AttentionBase):
         return q * self.head_dim ** -0.5, k, v
 
     def _merge(self, out: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-        if self.head_norm:
-            out = out * torch.rsqrt(out.pow(2).mean(-1, keepdim=True) + 1e-6)
+        out = self.out_norm(out)  # (B, H, T, hd)
         B, _, T, _ = out.shape
         return self.o_proj(out.transpose(1, 2).reshape(B, T, -1).to(dtype))  # (B, T, d_model)

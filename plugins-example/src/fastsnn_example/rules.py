@@ -8,7 +8,7 @@ the registry (``fastsnn.create``), as plugins do with each other's components.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from torch import nn
 
 import fastsnn
@@ -18,21 +18,17 @@ from fastsnn import ConversionContext, ConversionRule
 class HardtanhRule(ConversionRule):
     """Hardtanh/ReLU6 → ``clipped_sint`` with ``levels`` spike levels over the clipping range."""
 
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
+    class Params(fastsnn.Params):
         levels: int = Field(16, ge=2, description="spike levels over [min_val, max_val]; θ = range / levels")
-
-    def __init__(self, levels: int = 16) -> None:
-        self.levels = levels
 
     def matches(self, module: nn.Module, qualname: str) -> bool:
         return type(module) in (nn.Hardtanh, nn.ReLU6)
 
     def convert(self, module: nn.Module, qualname: str, context: ConversionContext) -> nn.Module:
         low, high = float(module.min_val), float(module.max_val)
-        threshold = (high - low) / self.levels
+        threshold = (high - low) / self.params.levels
         return fastsnn.create("neuron", "clipped_sint", threshold=threshold,
                               min_count=round(low / threshold), max_count=round(high / threshold))
 
     def describe(self, original: nn.Module, replacement: nn.Module) -> str:
-        return f"{self.levels} levels of θ={replacement.threshold:.4g}"
+        return f"{self.params.levels} levels of θ={replacement.params.threshold:.4g}"

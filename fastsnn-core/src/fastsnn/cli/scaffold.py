@@ -24,7 +24,7 @@ version = "0.1.0"
 description = "A FastSNN plugin: $name"
 readme = "README.md"
 requires-python = ">=3.10"
-dependencies = ["fastsnn-core>=0.1", "torch>=2.3"]
+dependencies = ["fastsnn-core>=0.1", "torch>=2.3", "pydantic>=2.5"]
 
 [project.optional-dependencies]
 test = ["pytest>=7"]
@@ -43,8 +43,9 @@ PLUGIN = Template('''\
 from __future__ import annotations
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+import fastsnn
 from fastsnn import SpikeTensor, SpikingNeuron, hookimpl
 
 #: The FastSNN plugin API this plugin was written for.
@@ -66,19 +67,17 @@ class _RoundSTE(torch.autograd.Function):
 class StepNeuron(SpikingNeuron):
     """Fixed-threshold integer neuron: counts = clamp(round(x / threshold), -max_count, max_count)."""
 
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
+    # Each parameter is declared once, here: type, default, bounds, description. FastSNN validates
+    # configs and Python calls against it and stores the result in self.params; no __init__ needed.
+    class Params(fastsnn.Params):
         threshold: float = Field(1.0, gt=0, description="value of one spike")
         max_count: int = Field(15, gt=0, description="largest spike count per step")
 
-    def __init__(self, threshold: float = 1.0, max_count: int = 15) -> None:
-        super().__init__()
-        self.threshold = threshold
-        self.max_count = max_count
-
     def spikes(self, x: torch.Tensor) -> SpikeTensor:
-        counts = _RoundSTE.apply(x / self.threshold).clamp(-self.max_count, self.max_count)
-        return SpikeTensor.count(counts, self.threshold)
+        """x [..., D] -> counts [..., D] (float holding integers) with scale threshold."""
+        p = self.params
+        counts = _RoundSTE.apply(x / p.threshold).clamp(-p.max_count, p.max_count)
+        return SpikeTensor.count(counts, p.threshold)
 
 
 @hookimpl
@@ -87,6 +86,8 @@ def fastsnn_register_neurons(register):
 ''')
 
 TEST = Template('''\
+import inspect
+
 import pytest
 import torch
 
@@ -108,11 +109,17 @@ def test_neuron_is_registered_and_counts_are_integers():
     out = neuron.spikes(x)
     assert out.counts.tolist() == [[0.0, 1.0, -2.0, 15.0]]
     neuron(x).sum().backward()
-    assert x.grad is not None
+    assert x.grad.tolist() == [[1.0, 1.0, 1.0, 0.0]]  # straight-through inside, zero where clamped
+
+
+def test_each_parameter_is_declared_once():
+    neuron = fastsnn.create("neuron", "${pkg}_step")
+    assert neuron.params == plugin.StepNeuron().params == plugin.StepNeuron.Params(threshold=1.0, max_count=15)
+    assert not set(plugin.StepNeuron.Params.model_fields) & set(inspect.signature(plugin.StepNeuron).parameters)
 
 
 def test_bad_threshold_is_rejected():
-    with pytest.raises(fastsnn.FastSNNError, match="threshold"):
+    with pytest.raises(fastsnn.FastSNNError, match="threshold: Input should be greater than 0"):
         fastsnn.create("neuron", "${pkg}_step", threshold=0)
 ''')
 
@@ -126,8 +133,10 @@ A FastSNN plugin. It registers the neuron `${pkg}_step` (see `src/$module/plugin
     fastsnn info neuron ${pkg}_step
     pytest tests
 
-Add more components by implementing other hooks (`fastsnn_register_attention`,
-`fastsnn_register_conversion_rules`, ...) in `plugin.py`; see `fastsnn.hookspecs`.
+Declare each parameter once, in the component's nested `Params` (a `fastsnn.Params`), and read
+it from `self.params`. Add more components by implementing other hooks
+(`fastsnn_register_attention`, `fastsnn_register_conversion_rules`, ...) in `plugin.py`; see
+`fastsnn.hookspecs` and the tutorial in `plugins-example/README.md` of the FastSNN repository.
 ''')
 
 
