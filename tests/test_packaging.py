@@ -106,3 +106,10 @@ def test_plugins_pin_core_to_the_same_release_line(folder):
         f"{folder} requires {core}; with VERSION {version()} it must require fastsnn-core{release_line(version())}")
     assert not [d for d in deps if re.match(r"fastsnn-(neurons|attention|convert|example)\b", d)], (
         "plugin packages never depend on each other")
+
+
+def test_the_plugin_tutorial_shows_the_real_dependencies():
+    tutorial = (REPO / "plugins-example" / "README.md").read_text(encoding="utf-8")
+    shown = re.search(r"^dependencies = (\[.*\])$", tutorial, re.M)
+    assert shown, "plugins-example/README.md no longer shows its dependencies line"
+    assert tomllib.loads(f"d = {shown[1]}")["d"] == pyproject("plugins-example")["project"]["dependencies"]
