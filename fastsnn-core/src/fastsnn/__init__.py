@@ -21,6 +21,7 @@ from fastsnn.export.base import Exporter
 from fastsnn.factory import build_ref, components, create, kinds
 from fastsnn.hookspecs import hookimpl
 from fastsnn.kind_table import DEFAULT_NEURON, Kind
+from fastsnn.loading import load
 from fastsnn.model.lm import from_pretrained
 from fastsnn.neuron import SpikingNeuron
 from fastsnn.params import Component, Params
@@ -67,4 +68,5 @@ __all__ = [
     "get_registry",
     "hookimpl",
     "kinds",
+    "load",
 ]

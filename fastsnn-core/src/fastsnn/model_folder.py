@@ -156,32 +156,46 @@ def read_model_folder(path: str | Path) -> tuple[dict[str, Any], dict[str, torch
     :raises FastSNNError: a missing/corrupt file, a weights checksum mismatch (the file was changed
         or damaged), or a format version newer than this FastSNN reads.
     """
-    from safetensors import SafetensorError
-    from safetensors.torch import load
-
     folder = resolve_model_folder(path)
     meta = read_json(folder / CONFIG_FILE)
+    check_model_meta(meta, folder / CONFIG_FILE)
+    weights_path = folder / WEIGHTS_FILE
+    return meta, verified_tensors(meta, weights_path.read_bytes(), str(weights_path)), folder
+
+
+def check_model_meta(meta: Any, where: str | Path) -> None:
+    """Check a parsed ``config.json``: a JSON object of a format version this FastSNN reads.
+
+    :raises FastSNNError: naming ``where``.
+    """
     if not isinstance(meta, dict):
-        raise FastSNNError(f"{folder / CONFIG_FILE}: expected a JSON object; the file is corrupt")
+        raise FastSNNError(f"{where}: expected a JSON object; the file is corrupt")
     version = meta.get("format_version", 1)
     if isinstance(version, int) and version > FORMAT_VERSION:
         raise FastSNNError(
-            f"{folder}: model folder format {version} is newer than this FastSNN reads ({FORMAT_VERSION}); "
+            f"{where}: model folder format {version} is newer than this FastSNN reads ({FORMAT_VERSION}); "
             "upgrade fastsnn-core"
         )
-    weights_path = folder / WEIGHTS_FILE
-    data = weights_path.read_bytes()
+
+
+def verified_tensors(meta: dict[str, Any], data: bytes, where: str) -> dict[str, torch.Tensor]:
+    """The tensors of a weights file's bytes, after checking them against ``meta["weights_sha256"]``.
+
+    :raises FastSNNError: a checksum mismatch (the file was changed or damaged) or unreadable bytes.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
     expected = meta.get("weights_sha256")
     if expected is not None and hashlib.sha256(data).hexdigest() != expected:
         raise FastSNNError(
-            f"{weights_path}: the weights do not match the checksum in {CONFIG_FILE} "
+            f"{where}: the weights do not match the checksum in {CONFIG_FILE} "
             "(the file was modified or damaged); restore it from a backup or re-export the model"
         )
     try:
-        tensors = load(data)
+        return load(data)
     except (SafetensorError, ValueError, OSError) as err:
-        raise FastSNNError(f"{weights_path}: not a readable safetensors file ({err}); the file is corrupt") from None
-    return meta, tensors, folder
+        raise FastSNNError(f"{where}: not a readable safetensors file ({err}); the file is corrupt") from None
 
 
 def missing_component_hint(meta: dict[str, Any]) -> str:
@@ -227,6 +241,7 @@ __all__ = [
     "TOKENIZER_FILE",
     "WEIGHTS_FILE",
     "check_finite_weights",
+    "check_model_meta",
     "component_records",
     "find_tokenizer",
     "load_into",
@@ -235,6 +250,7 @@ __all__ = [
     "read_model_folder",
     "resolve_model_folder",
     "save_model_folder",
+    "verified_tensors",
 ]
 
 

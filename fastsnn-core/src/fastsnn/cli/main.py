@@ -28,7 +28,7 @@ def _add_builtin_commands() -> None:
     from fastsnn.cli import bench, demo, discover, pipeline, scaffold, validate
 
     for command in (*discover.COMMANDS, validate.validate, demo.demo, pipeline.train, pipeline.generate,
-                    pipeline.export, scaffold.plugin, bench.bench):
+                    pipeline.export, pipeline.inspect_command, scaffold.plugin, bench.bench):
         cli.add_command(command)
 
 

@@ -11,8 +11,7 @@ import torch
 from fastsnn.config import TrainConfig
 from fastsnn.config.checks import load_run_file
 from fastsnn.errors import ConfigError, FastSNNError
-from fastsnn.model import from_pretrained
-from fastsnn.model_folder import find_tokenizer, resolve_model_folder
+from fastsnn.model_folder import find_tokenizer
 from fastsnn.safe_io import check_writable_destination
 
 
@@ -48,7 +47,6 @@ def train(config: Path, data_path: Path, tokenizer: str, out: Path | None, resum
     """
     from fastsnn.data.text import TextDataset
     from fastsnn.model import build_model
-    from fastsnn.model_folder import find_tokenizer
     from fastsnn.train import run_folder
     from fastsnn.train.checkpoints import resolve_checkpoint
     from fastsnn.train.trainer import Trainer
@@ -118,9 +116,14 @@ def train(config: Path, data_path: Path, tokenizer: str, out: Path | None, resum
 @click.option("--seed", default=0, show_default=True, type=int)
 def generate(checkpoint: Path, prompt: str, max_new_tokens: int, temperature: float, top_k: int | None,
              top_p: float | None, seed: int) -> None:
-    """Continue PROMPT with the model saved at CHECKPOINT (prefill, then decode from the cache)."""
-    model = from_pretrained(checkpoint)
-    tokenizer = find_tokenizer(resolve_model_folder(checkpoint))
+    """Continue PROMPT with the model saved at CHECKPOINT — a run or model folder, or a .snn file —
+    (prefill, then decode from the cache)."""
+    from fastsnn.loading import load_with_tokenizer
+
+    model, tokenizer = load_with_tokenizer(checkpoint)
+    if tokenizer is None:
+        raise FastSNNError(f"{checkpoint} was saved without a tokenizer (tokenizer.json), so text cannot be encoded; "
+                           "export it from a run folder trained on text")
     ids = tokenizer.encode(prompt).unsqueeze(0)
     if ids.shape[1] == 0:
         raise FastSNNError("--prompt is empty; give at least one character")
@@ -130,22 +133,84 @@ def generate(checkpoint: Path, prompt: str, max_new_tokens: int, temperature: fl
 
 
 @click.command()
-@click.argument("checkpoint", type=click.Path(path_type=Path))
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
-@click.option("--exporter", default="safetensors", show_default=True, help="A registered exporter.")
-def export(checkpoint: Path, out: Path, exporter: str) -> None:
-    """Export the model saved at CHECKPOINT with a registered exporter (weights only, no trainer state)."""
+@click.argument("source", metavar="SRC", type=click.Path(path_type=Path))
+@click.option("--format", "--exporter", "format_name", default="folder", show_default=True,
+              help="A registered exporter: folder, snn, nir, onnx, … (`fastsnn list exporter`).")
+@click.option("--out", required=True, type=click.Path(path_type=Path),
+              help="Output path: a folder for 'folder', a file for the others (model.snn, model.nir, model.onnx).")
+@click.option("--quantize", type=click.Choice(["w8"]), help="Store int8 weights (W8ASpike) instead of float ones.")
+@click.option("--group-size", type=click.IntRange(1), help="With --quantize: one scale per this many input columns "
+              "(e.g. 128) instead of one per output channel.")
+@click.option("--kv-cache", type=click.Choice(["int8"]), help="Record an int8 decoding cache for the layers that have one.")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+              help="An exporter parameter (`fastsnn info exporter NAME`), e.g. --set coding=bitwise.")
+def export(source: Path, format_name: str, out: Path, quantize: str | None, group_size: int | None,
+           kv_cache: str | None, settings: tuple[str, ...]) -> None:
+    """Export the model saved at SRC (a run or model folder, or a .snn file) in a registered format
+    (weights only, no trainer state). Everything is checked before any work: the format, its
+    parameters, the output path, and that the format can carry every part of the model."""
+    from fastsnn.cli.bench import parse_setting
+    from fastsnn.export.dispatch import export_model
+    from fastsnn.loading import load_with_tokenizer
     from fastsnn.plugins import get_registry
 
+    if group_size is not None and quantize is None:
+        raise click.UsageError("--group-size goes with --quantize w8")
+    params = dict(parse_setting(s) for s in settings)
+    get_registry().create("exporter", format_name, **params)  # unknown format or params: before any work
     check_writable_destination(out, "--out")
-    writer = get_registry().create("exporter", exporter)
-    model = from_pretrained(checkpoint)
-    source = resolve_model_folder(checkpoint)
+    model, tokenizer = load_with_tokenizer(source)
     metadata: dict = {"source": str(source)}
-    try:
-        metadata["tokenizer"] = find_tokenizer(source).to_dict()
-    except FastSNNError:
-        pass  # a model trained on token ids has no tokenizer to carry along
-    files = writer.export(model, out, metadata)
+    if tokenizer is not None:
+        metadata["tokenizer"] = tokenizer.to_dict()
+    files = export_model(model, format_name, out, metadata=metadata, quantize=quantize, group_size=group_size,
+                         kv_cache=kv_cache, params=params)
     for path in files:
         click.echo(f"wrote {path}")
+
+
+@click.command("inspect")
+@click.argument("path", metavar="FILE", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
+def inspect_command(path: Path, as_json: bool) -> None:
+    """What a .snn file (or model folder) holds: format and versions, members with sizes and
+    checksums, the model, tensors per dtype, quantisation, spike coding, and what loading it needs."""
+    from fastsnn.cli.output import echo_json, format_table
+    from fastsnn.loading import inspect_file
+    from fastsnn.quantize import describe
+
+    info = inspect_file(path)
+    if as_json:
+        echo_json(info)
+        return
+    kind = ".snn file" if info["kind"] == "snn" else "model folder"
+    click.echo(f"{info['path']}: {kind}, {info['bytes']:,} bytes, format {info['format']} version "
+               f"{info['format_version']}, written by FastSNN {info['written_by']}")
+    model = info["model"]
+    if model:
+        click.echo(f"model: vocab {model['vocab_size']}, d_model {model['d_model']}, {model['n_layers']} layers, "
+                   f"{model['n_heads']} heads, max_seq_len {model['max_seq_len']}, attention {model['attention']}, "
+                   f"neuron {model['neuron']}")
+    weights = info["weights"]
+    per_dtype = ", ".join(f"{v['values']:,} {k}" for k, v in sorted(weights["by_dtype"].items()))
+    click.echo(f"weights: {weights['tensors']} tensors ({per_dtype}); quantisation: {describe(info['quantization'])}")
+    coding = info.get("spike_coding")
+    if coding:
+        for neuron in coding["neurons"]:
+            click.echo(f"spikes: {neuron['class'].rsplit('.', 1)[-1]} {neuron['params']}, count bounds "
+                       f"{neuron['count_bounds']}, in {len(neuron['modules'])} modules")
+        click.echo(f"event coding: {coding['event_coding'] or 'not fixed (count view)'}")
+    click.echo(format_table([{"member": m["name"], "bytes": f"{m['bytes']:,}", "sha256": m["sha256"][:16] + "…",
+                              "checksum": {True: "ok", False: "MISMATCH", None: "-"}[m["verified"]]}
+                             for m in info["members"]]))
+    if info["components"]:
+        click.echo(format_table([{"kind": c["kind"], "name": c["name"], "distribution": c.get("distribution"),
+                                  "installed": "yes" if c["installed"] else "NO"} for c in info["components"]]))
+    needs = info["needs"]
+    click.echo(f"needs: {', '.join(needs['distributions'])}"
+               + (f" — missing here: {', '.join(needs['missing'])} ({needs['install']})" if needs["missing"] else
+                  " (all installed here)"))
+    click.echo(f"load: fastsnn.load({str(path)!r})" + ("; fastsnn generate works (tokenizer included)"
+                                                       if info["has_tokenizer"] else "; no tokenizer included"))
+    if not info["all_verified"]:
+        raise FastSNNError(f"{path}: a member does not match its checksum (see above); the file was modified or damaged")

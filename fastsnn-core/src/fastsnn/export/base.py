@@ -18,6 +18,12 @@ class Exporter(Component, ABC):
     def __init__(self, *, params: Params | Mapping[str, Any] | None = None, **values: Any) -> None:
         self.init_params(params, values)
 
+    def unsupported(self, model: nn.Module) -> list[str]:
+        """What of ``model`` this format cannot carry, one line per module (``"blocks.0.attn
+        (SlidingWindowAttention): ..."``); empty when it can carry all of it. Called before any work,
+        so that an export names every problem at once and which other formats can carry the model."""
+        return []
+
     @abstractmethod
     def export(self, model: nn.Module, path: str | Path, metadata: dict[str, Any] | None = None) -> list[Path]:
         """Write ``model`` to ``path``; return the files written.
