@@ -4,7 +4,8 @@ An adaptive-threshold neuron fires ``round(a / V_th)`` spikes with ``V_th = mean
 token, so ``k`` trades accuracy for spikes: the rounding error is at most ``V_th/2`` per value
 (shrinks as ``1/k``) while the spike count grows with ``k``. :func:`calibrate` runs the converted
 network on sample inputs with its spiking layers bypassed (pure ANN activations), records the
-activations ``a`` reaching each neuron, and for each layer picks the *smallest* candidate ``k``
+activations ``a`` reaching each neuron (copies: a block that modifies the activation's output
+in place afterwards does not change them), and for each layer picks the *smallest* candidate ``k``
 whose relative error ``‖neuron(a) − a‖ / ‖a‖`` is within ``max_rel_error`` — the fewest spikes
 that meet the accuracy target. It works for any registered neuron with a ``k`` parameter.
 """

@@ -205,6 +205,8 @@ class _Walker:
         self.width: int | None = None  # output width of the last layer seen that states one
         #: id(original module) → (its first qualname, what it became there, its Replacement record)
         self.seen: dict[int, tuple[str, nn.Module, Replacement | None]] = {}
+        #: the originals met so far, kept alive for the walk so that their ids are not reused
+        self._originals: list[nn.Module] = []
 
     # -- the module walk ----------------------------------------------------------------------------
     def visit(self, module: nn.Module, qualname: str) -> nn.Module:
@@ -213,6 +215,7 @@ class _Walker:
             return self._visit_again(module, qualname, *earlier)
         result, record = self._visit_first(module, qualname)
         self.seen[id(module)] = (qualname, result, record)
+        self._originals.append(module)
         return result
 
     def _visit_first(self, module: nn.Module, qualname: str) -> tuple[nn.Module, Replacement | None]:
