@@ -121,11 +121,21 @@ def test_gradients_are_clipped_before_each_step():
     assert all(n <= 0.01 * (1 + 1e-4) for n in norms)
 
 
-def test_weight_decay_skips_biases_and_gains():
-    trainer = quiet(TinyLM(), max_steps=1, weight_decay=0.1)
+def test_weight_decay_skips_biases_gains_and_embeddings():
+    model = TinyLM()
+    trainer = quiet(model, max_steps=1, weight_decay=0.1)
     decay, no_decay = trainer.optimizer.param_groups
-    assert decay["weight_decay"] == 0.1 and all(p.dim() >= 2 for p in decay["params"])
-    assert no_decay["weight_decay"] == 0.0 and all(p.dim() < 2 for p in no_decay["params"])
+    assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
+    assert {id(p) for p in decay["params"]} == {id(model.mix.weight), id(model.head.weight)}
+    assert {id(p) for p in no_decay["params"]} == {id(model.embed.weight), id(model.mix.bias), id(model.head.bias)}
+
+
+def test_a_tied_embedding_is_not_decayed_and_appears_once():
+    model = TinyLM()
+    model.head.weight = model.embed.weight  # tied, as SpikingLM's default
+    decay, no_decay = quiet(model, max_steps=1, weight_decay=0.1).optimizer.param_groups
+    assert [id(p) for p in decay["params"]] == [id(model.mix.weight)]
+    assert [id(p) for p in no_decay["params"]].count(id(model.embed.weight)) == 1
 
 
 def test_data_running_out_is_reported_and_training_stops(capsys):
@@ -277,7 +287,7 @@ def test_divergence_is_a_clear_error():
     model = TinyLM()
     with torch.no_grad():
         model.head.bias.fill_(float("nan"))
-    with pytest.raises(FastSNNError, match="the loss is nan at step 1: training diverged"):
+    with pytest.raises(FastSNNError, match=r"the loss is nan at step 1 \(precision fp32, lr .*\): training diverged"):
         quiet(model, max_steps=1).fit(synthetic_data())
 
 

@@ -3,11 +3,12 @@
 from fastsnn.config.files import load_config, read_config_file
 from fastsnn.config.model import ModelConfig
 from fastsnn.config.refs import ComponentRef
-from fastsnn.config.run import ConvertConfig, ExportConfig, RunConfig, TrainConfig
+from fastsnn.config.run import ConvertConfig, DataConfig, ExportConfig, RunConfig, TrainConfig
 
 __all__ = [
     "ComponentRef",
     "ConvertConfig",
+    "DataConfig",
     "ExportConfig",
     "ModelConfig",
     "RunConfig",

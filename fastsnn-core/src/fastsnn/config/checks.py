@@ -18,11 +18,11 @@ from pydantic import ValidationError
 
 from fastsnn.config.files import read_config_file
 from fastsnn.config.model import ModelConfig
-from fastsnn.config.run import RunConfig, TrainConfig
+from fastsnn.config.run import DataConfig, RunConfig, TrainConfig
 from fastsnn.errors import ConfigError, FastSNNError, format_validation_error
 from fastsnn.model.lm import SpikingLM
 
-RUN_TABLES = ("model", "train", "convert", "export")
+RUN_TABLES = ("model", "data", "train", "convert", "export")
 
 
 def _unknown_tables(data: dict, path: Path) -> list[str]:
@@ -35,7 +35,8 @@ def _unknown_tables(data: dict, path: Path) -> list[str]:
             problems.append(f"  [{key}]: unknown table" + (f" (did you mean [{close[0]}]?)" if close else "")
                             + f"; tables are {', '.join(f'[{t}]' for t in RUN_TABLES)}")
         else:
-            where = "[model]" if key in ModelConfig.model_fields else "[train]" if key in TrainConfig.model_fields else None
+            where = next((f"[{table}]" for table, cls in (("model", ModelConfig), ("train", TrainConfig),
+                                                           ("data", DataConfig)) if key in cls.model_fields), None)
             problems.append(f"  {key}: a setting outside any table"
                             + (f"; it belongs in the {where} table" if where else
                                f"; put settings in one of {', '.join(f'[{t}]' for t in RUN_TABLES)}"))
@@ -47,7 +48,7 @@ def cross_field_problems(run: RunConfig) -> list[str]:
     problems = []
     if run.model is not None:
         train = run.train or TrainConfig()
-        if train.seq_len - 1 > run.model.max_seq_len:
+        if run.model.max_seq_len is not None and train.seq_len - 1 > run.model.max_seq_len:
             explicit = run.train is not None and "seq_len" in run.train.model_fields_set
             problems.append(
                 f"  train.seq_len: {train.seq_len}{'' if explicit else ' (the default)'} tokens per window feed "

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Literal
 
+import numpy as np
 import torch
 
 from fastsnn.errors import FastSNNError
@@ -39,6 +40,8 @@ class CharTokenizer:
         self.kind = kind
         self.chars = list(chars) if kind == "char" else None
         self._index = {c: i for i, c in enumerate(self.chars)} if self.chars else None
+        self._sorted: np.ndarray | None = None  # the vocabulary's code points, sorted (vectorised encode)
+        self._order: np.ndarray | None = None
 
     @classmethod
     def from_text(cls, text: str) -> CharTokenizer:
@@ -65,6 +68,43 @@ class CharTokenizer:
                 f"character {err.args[0]!r} is not in the tokenizer's vocabulary of {self.vocab_size} characters; "
                 "build the tokenizer from text that contains it, or use the byte tokenizer"
             ) from None
+
+    def encode_array(self, text: str, unknown: Literal["error", "skip"] = "error") -> tuple[np.ndarray, dict[str, int]]:
+        """``text`` → ids (int64 array, vectorised) and the characters outside the vocabulary.
+
+        :param unknown: ``"error"`` raises on the first unknown character; ``"skip"`` leaves them
+            out and returns ``{character: times}`` (what ``fastsnn eval`` reports).
+        """
+        if self.kind == "byte":
+            return np.frombuffer(text.encode("utf-8"), dtype=np.uint8).astype(np.int64), {}
+        points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+        vocab = self._codepoints()
+        index = np.searchsorted(vocab, points).clip(max=len(vocab) - 1)
+        known = vocab[index] == points
+        if known.all():
+            return self._order[index], {}
+        missing: dict[str, int] = {}
+        for value, times in zip(*np.unique(points[~known], return_counts=True)):
+            missing[chr(int(value))] = int(times)
+        if unknown == "error":
+            first = chr(int(points[~known][0]))
+            raise FastSNNError(
+                f"character {first!r} is not in the tokenizer's vocabulary of {self.vocab_size} characters "
+                f"({sum(missing.values())} unknown character(s) of {len(missing)} kind(s)); build the tokenizer from "
+                "text that contains it, or use the byte tokenizer"
+            )
+        return self._order[index[known]], missing
+
+    def _codepoints(self) -> np.ndarray:
+        if self._sorted is None:
+            points = np.array([ord(c) for c in self.chars], dtype=np.uint32)
+            order = np.argsort(points, kind="stable")
+            self._sorted, self._order = points[order], order.astype(np.int64)
+        return self._sorted
+
+    def token_bytes(self) -> list[int]:
+        """UTF-8 bytes each id stands for (for bits per byte): 1 for the byte tokenizer."""
+        return [1] * 256 if self.chars is None else [len(c.encode("utf-8")) for c in self.chars]
 
     def decode(self, ids: torch.Tensor | list[int], unknown: Literal["error", "replace"] = "error") -> str:
         """Ids ``[len]`` → text, multi-byte UTF-8 characters whole (invalid byte sequences become U+FFFD).
@@ -223,35 +263,56 @@ class TextDataset:
 
 
 class RandomWindows:
-    """Random windows ``[batch_size, seq_len]`` of a token tensor, drawn with a ``torch.Generator``.
+    """Random windows ``[batch_size / world_size, seq_len]`` of a token sequence, drawn with a ``torch.Generator``.
 
-    Iterating yields ``num_batches`` batches (forever if ``None``) and continues from where the
-    last iteration stopped. :meth:`state_dict` / :meth:`load_state_dict` save and restore the
-    position (the generator state and the number of batches drawn), which is what the Trainer
-    stores in a checkpoint to resume exactly.
+    ``tokens`` is a 1-D torch tensor or numpy array — a memory-mapped token file is read only
+    where a window falls, so a corpus larger than memory trains. Iterating yields
+    ``num_batches`` batches (forever if ``None``) and continues from where the last iteration
+    stopped. :meth:`state_dict` / :meth:`load_state_dict` save and restore the position (the
+    generator state and the number of batches drawn), which is what the Trainer stores in a
+    checkpoint to resume exactly.
+
+    Sharding: every process draws the same ``batch_size`` start offsets (same seed, same
+    generator) and keeps rows ``rank·b … (rank+1)·b − 1`` with ``b = batch_size / world_size``, so
+    the processes of a distributed run read disjoint shards of one global batch — the very batch a
+    single process draws with the same seed.
     """
 
-    def __init__(self, tokens: torch.Tensor, batch_size: int, seq_len: int, seed: int = 0,
-                 num_batches: int | None = None) -> None:
-        if not isinstance(tokens, torch.Tensor) or tokens.dim() != 1:
-            raise FastSNNError("tokens must be a 1-D tensor of token ids")
+    def __init__(self, tokens: torch.Tensor | np.ndarray, batch_size: int, seq_len: int, seed: int = 0,
+                 num_batches: int | None = None, rank: int = 0, world_size: int = 1) -> None:
+        if not isinstance(tokens, (torch.Tensor, np.ndarray)) or tokens.ndim != 1:
+            raise FastSNNError("tokens must be a 1-D tensor (or numpy array) of token ids")
         if batch_size <= 0:
             raise FastSNNError(f"batch_size must be positive, got {batch_size}")
         if num_batches is not None and num_batches < 0:
             raise FastSNNError(f"num_batches must be >= 0, got {num_batches}")
+        if world_size <= 0 or not 0 <= rank < world_size:
+            raise FastSNNError(f"rank must be in 0..world_size-1, got rank={rank}, world_size={world_size}")
+        if batch_size % world_size:
+            raise FastSNNError(
+                f"the global batch_size {batch_size} does not divide among world_size={world_size} processes; "
+                f"use a batch_size that is a multiple of {world_size}"
+            )
         _check_window(tokens, seq_len, "the data")
-        self.tokens = tokens.long()
+        self.tokens = tokens.long() if isinstance(tokens, torch.Tensor) else tokens
         self.batch_size, self.seq_len, self.num_batches = batch_size, seq_len, num_batches
+        self.rank, self.world_size = rank, world_size
         self.generator = torch.Generator().manual_seed(seed)
         self.drawn = 0
 
     def __iter__(self) -> Iterator[torch.Tensor]:
         offsets = torch.arange(self.seq_len)
+        rows = self.batch_size // self.world_size
         while self.num_batches is None or self.drawn < self.num_batches:
             starts = torch.randint(0, len(self.tokens) - self.seq_len + 1, (self.batch_size,),
                                    generator=self.generator)
+            starts = starts[self.rank * rows : (self.rank + 1) * rows]  # this process's shard
             self.drawn += 1
-            yield self.tokens[starts[:, None] + offsets]  # (batch_size, seq_len)
+            if isinstance(self.tokens, torch.Tensor):
+                yield self.tokens[starts[:, None] + offsets]  # (rows, seq_len)
+            else:  # one contiguous read per window
+                yield torch.from_numpy(np.stack([self.tokens[s : s + self.seq_len] for s in starts.tolist()])
+                                       .astype(np.int64))
 
     def state_dict(self) -> dict[str, Any]:
         return {"generator": self.generator.get_state(), "drawn": self.drawn}
@@ -264,7 +325,7 @@ class RandomWindows:
             raise FastSNNError(f"bad RandomWindows state ({type(err).__name__}: {err})") from None
 
 
-def _check_window(tokens: torch.Tensor, seq_len: int, what: str) -> None:
+def _check_window(tokens: torch.Tensor | np.ndarray, seq_len: int, what: str) -> None:
     if seq_len < 2:
         raise FastSNNError(f"seq_len must be at least 2 (an input and its next token), got {seq_len}")
     if len(tokens) < seq_len:
