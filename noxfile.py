@@ -1,21 +1,30 @@
 """Test sessions over all FastSNN packages.
 
-    nox                    # lint, tests, isolation (what CI runs)
+    nox                    # lint, tests, isolation, docs (what CI runs)
     nox -s tests -- -k cli # pass pytest arguments after --
+    nox -s docs            # the documentation site, mkdocs build --strict (site in build/site)
+    nox -s wheels          # wheels + sdists in dist/, twine check, offline install in a fresh venv
 """
 
 from __future__ import annotations
 
+import shutil
+import zipfile
+from email.parser import Parser
+from pathlib import Path
+
 import nox
 
-nox.options.sessions = ["lint", "tests", "isolation"]
+nox.options.sessions = ["lint", "tests", "isolation", "docs"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
 # The CPU wheel of torch; installed first so no resolver pulls a multi-GB CUDA build.
 TORCH = "torch==2.13.0"
 PACKAGES = ["./fastsnn-core", "./fastsnn-neurons", "./fastsnn-attention", "./fastsnn-convert", "./plugins-example"]
-TEST_DEPS = ["pytest>=7", "hypothesis>=6", "pyyaml>=6", "setuptools>=68"]
+DOCS_DEPS = ["mkdocs>=1.6,<2", "mkdocs-material>=9.5,<10", "mkdocstrings[python]>=0.26", "mkdocs-gen-files>=0.5",
+             "mkdocs-literate-nav>=0.6"]
+TEST_DEPS = ["pytest>=7", "hypothesis>=6", "pyyaml>=6", "setuptools>=68", "tokenizers>=0.15"]  # tokenizers: the bpe tests
 
 
 @nox.session
@@ -49,3 +58,69 @@ def bench(session: nox.Session) -> None:
     session.install(*PACKAGES[:4])
     for name in session.posargs or ["neurons", "attention", "model"]:
         session.run("fastsnn", "bench", name)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site: every package installed, component pages generated from the registry."""
+    session.install(TORCH)
+    session.install(*PACKAGES, *DOCS_DEPS)
+    quiet = {"NO_MKDOCS_2_WARNING": "1", "DISABLE_MKDOCS_2_WARNING": "true"}  # banners of the theme/plugins
+    session.run("mkdocs", "build", "--strict", "--site-dir", "build/site", *session.posargs, env=quiet)
+
+
+@nox.session
+def wheels(session: nox.Session) -> None:
+    """Publishable packages: a wheel and an sdist of each in dist/, ``twine check``, then a fresh
+    venv installs the four framework wheels with ``--no-index`` from that folder and runs ``fastsnn demo``.
+    """
+    session.install("build>=1.2", "twine>=6.1")
+    tmp = Path(session.create_tmp()).resolve()
+    dist = Path("dist").resolve()
+    shutil.rmtree(dist, ignore_errors=True)
+    for package in PACKAGES:
+        # build from a copy (links resolved) so no build/ or *.egg-info lands in the work tree
+        source = tmp / "src" / Path(package).name
+        shutil.rmtree(source, ignore_errors=True)
+        shutil.copytree(package, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+        session.run("python", "-m", "build", "--outdir", str(dist), str(source), silent=True)
+    built = sorted(str(p) for p in dist.iterdir())
+    session.run("twine", "check", "--strict", *built)
+
+    framework = ["fastsnn-core", "fastsnn-neurons", "fastsnn-attention", "fastsnn-convert"]
+    deps = tmp / "deps"  # the third-party requirements (torch aside), so the install itself is offline
+    session.run("python", "-m", "pip", "download", "--quiet", "--dest", str(deps),
+                *third_party_requirements(dist, framework))
+    venv = tmp / "fresh"
+    shutil.rmtree(venv, ignore_errors=True)
+    session.run("python", "-m", "venv", str(venv))
+    python, fastsnn = str(venv / "bin" / "python"), str(venv / "bin" / "fastsnn")
+    session.run(python, "-m", "pip", "install", "--quiet", TORCH, external=True)
+    session.run(python, "-m", "pip", "install", "--quiet", "--no-index", "--find-links", str(dist),
+                "--find-links", str(deps), *framework, external=True)
+    session.run(python, "-m", "pip", "check", external=True)
+    session.chdir(tmp)  # nothing from the work tree on sys.path
+    version = (Path(__file__).parent / "VERSION").read_text(encoding="utf-8").strip()
+    session.run(python, "-c", f"import fastsnn, sys; v = fastsnn.__version__; sys.exit(v != {version!r} and "
+                f"f'fastsnn {{v}} installed, VERSION says {version}')", external=True)
+    plugins = session.run(fastsnn, "plugins", external=True, silent=True)
+    if "broken" in plugins or plugins.count(" ok") < 3:
+        session.error(f"the installed plugins are not all ok:\n{plugins}")
+    session.run(fastsnn, "demo", external=True)
+
+
+def third_party_requirements(dist: Path, names: list[str]) -> list[str]:
+    """The ``Requires-Dist`` of the named wheels in ``dist``, without extras, torch or FastSNN's own."""
+    requirements: set[str] = set()
+    for wheel in dist.glob("*.whl"):
+        if wheel.name.split("-")[0].replace("_", "-") not in names:
+            continue
+        with zipfile.ZipFile(wheel) as archive:
+            metadata = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+            message = Parser().parsestr(archive.read(metadata).decode("utf-8"))
+        for requirement in message.get_all("Requires-Dist") or []:
+            name = requirement.split(";")[0].strip()
+            if "extra ==" in requirement or name.startswith(("fastsnn-", "torch")):
+                continue
+            requirements.add(requirement)
+    return sorted(requirements)
