@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import zipfile
 from email.parser import Parser
@@ -103,9 +104,10 @@ def wheels(session: nox.Session) -> None:
     version = (Path(__file__).parent / "VERSION").read_text(encoding="utf-8").strip()
     session.run(python, "-c", f"import fastsnn, sys; v = fastsnn.__version__; sys.exit(v != {version!r} and "
                 f"f'fastsnn {{v}} installed, VERSION says {version}')", external=True)
-    plugins = session.run(fastsnn, "plugins", external=True, silent=True)
-    if "broken" in plugins or plugins.count(" ok") < 3:
-        session.error(f"the installed plugins are not all ok:\n{plugins}")
+    plugins = {p["distribution"]: p["status"] for p in
+               json.loads(session.run(fastsnn, "plugins", "--json", external=True, silent=True))}
+    if plugins != dict.fromkeys(framework, "ok"):
+        session.error(f"the installed wheels' plugins: {plugins}; expected the four framework packages, all ok")
     session.run(fastsnn, "demo", external=True)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from pydantic import BaseModel
 
 from fastsnn.cli.output import echo_json, format_table
 from fastsnn.plugins import get_plugin_manager
@@ -69,8 +70,20 @@ def info(kind: str, name: str, as_json: bool) -> None:
         return
     click.echo(f"{spec.kind} {spec.name!r} — {spec.description}")
     click.echo(f"from plugin {spec.plugin} ({spec.distribution} {spec.version})")
+    rows = param_rows(spec.params)
+    click.echo("params:" if rows else "params: none")
+    if rows:
+        click.echo(format_table(rows))
+
+
+def param_rows(params: type[BaseModel]) -> list[dict[str, str]]:
+    """One row per field of a component's ``Params``: param, type, default, constraints, description.
+
+    The one rendering of a parameter table: ``fastsnn info`` prints it and the documentation site's
+    component pages (``docs/gen_pages.py``) are generated from it.
+    """
     rows = []
-    for field_name, field in spec.params.model_fields.items():
+    for field_name, field in params.model_fields.items():
         default = "(required)" if field.is_required() else repr(field.get_default(call_default_factory=True))
         rows.append({
             "param": field_name,
@@ -79,9 +92,7 @@ def info(kind: str, name: str, as_json: bool) -> None:
             "constraints": ", ".join(str(m) for m in field.metadata),
             "description": field.description or "",
         })
-    click.echo("params:" if rows else "params: none")
-    if rows:
-        click.echo(format_table(rows))
+    return rows
 
 
 def _type_name(annotation: object) -> str:
