@@ -260,11 +260,11 @@ def find_tokenizer(path: str | Path) -> Any:
 
     :raises FastSNNError: none found (a model trained on token ids has no tokenizer).
     """
-    from fastsnn.data.text import CharTokenizer
+    from fastsnn.data.tokenizer import tokenizer_from_dict
 
     path = Path(path)
     for folder in (path, *path.parents[:2]):
         candidate = folder / TOKENIZER_FILE
         if candidate.is_file():
-            return CharTokenizer.from_dict(read_json(candidate))
+            return tokenizer_from_dict(read_json(candidate))
     raise FastSNNError(f"no {TOKENIZER_FILE} found in {path} or its parents; pass token ids instead of text")

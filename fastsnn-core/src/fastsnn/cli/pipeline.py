@@ -1,14 +1,17 @@
-"""``fastsnn train``, ``fastsnn generate``, ``fastsnn export``: the pipeline on text files."""
+"""``fastsnn train``, ``fastsnn eval``, ``fastsnn generate``, ``fastsnn export``: the pipeline on text files."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
+import threading
 from pathlib import Path
 
 import click
 import torch
 
-from fastsnn.config import TrainConfig
+from fastsnn.config import DataConfig, TrainConfig
 from fastsnn.config.checks import load_run_file
 from fastsnn.errors import ConfigError, FastSNNError
 from fastsnn.model_folder import find_tokenizer
@@ -27,9 +30,12 @@ def decode_lenient(tokenizer, ids: torch.Tensor) -> str:
 
 @click.command()
 @click.argument("config", type=click.Path(path_type=Path))
-@click.option("--data", "data_path", required=True, type=click.Path(path_type=Path),
-              help="A UTF-8 text file; the first 90% trains, the last 10% validates.")
-@click.option("--tokenizer", type=click.Choice(["char", "byte"]), default="char", show_default=True)
+@click.option("--data", "data_path", required=True, metavar="PATH",
+              help="A text file, a folder of text files, a glob ('books/**/*.txt'), or a .tokens file; the first "
+                   "90% trains, the last 10% validates ([data] val_fraction).")
+@click.option("--tokenizer", type=click.Choice(["byte", "char", "bpe"]),
+              help="byte (any input), char (the text's characters) or bpe (trained here; extra 'bpe'). "
+                   "Default: [data] tokenizer, else byte; a resumed run keeps its own.")
 @click.option("--out", type=click.Path(path_type=Path),
               help="Run folder (default: train.checkpoint_dir, else runs/<config name>).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out (its settings must match; see --allow-change).")
@@ -37,19 +43,22 @@ def decode_lenient(tokenizer, ids: torch.Tensor) -> str:
 @click.option("--allow-change", "allow_change", multiple=True, metavar="FIELD",
               help="With --resume: accept a changed setting, e.g. --allow-change train.lr (repeatable).")
 @click.option("--max-steps", type=click.IntRange(1), help="Override train.max_steps.")
-def train(config: Path, data_path: Path, tokenizer: str, out: Path | None, resume: bool, overwrite: bool,
-          allow_change: tuple[str, ...], max_steps: int | None) -> None:
-    """Train the [model] of CONFIG on a text file with the [train] settings; checkpoints as safetensors.
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where token files are cached (default: [data] cache_dir, $FASTSNN_CACHE, ~/.cache/fastsnn).")
+@click.option("--progress/--no-progress", default=None,
+              help="A progress bar with loss, tok/s and ETA (default: when stderr is a terminal).")
+@click.option("--tensorboard", is_flag=True, help="Also write TensorBoard scalars to OUT/tensorboard (extra 'tensorboard').")
+def train(config: Path, data_path: str, tokenizer: str | None, out: Path | None, resume: bool, overwrite: bool,
+          allow_change: tuple[str, ...], max_steps: int | None, cache_dir: Path | None, progress: bool | None,
+          tensorboard: bool) -> None:
+    """Train the [model] of CONFIG on text with the [train] and [data] settings; checkpoints as safetensors.
 
     Every check runs before anything is written: the config (as `fastsnn validate`), the output
     folder, the data and its split, and — with --resume — that the run's recorded settings, tokenizer
-    and data match.
+    and data match. Under `torchrun --nproc_per_node=N -m fastsnn train ...` the same command trains
+    with DDP (or FSDP: [train] distributed = "fsdp"); rank 0 logs and writes.
     """
-    from fastsnn.data.text import TextDataset
-    from fastsnn.model import build_model
-    from fastsnn.train import run_folder
-    from fastsnn.train.checkpoints import resolve_checkpoint
-    from fastsnn.train.trainer import Trainer
+    from fastsnn.train import distributed
 
     if resume and overwrite:
         raise click.UsageError("--resume continues a run and --overwrite replaces it: choose one")
@@ -60,50 +69,128 @@ def train(config: Path, data_path: Path, tokenizer: str, out: Path | None, resum
     out = out or train_cfg.checkpoint_dir or Path("runs") / config.stem
     check_writable_destination(out, "--out")
     train_cfg = train_cfg.model_copy(update={"checkpoint_dir": out, **({"max_steps": max_steps} if max_steps else {})})
+    data_cfg = run.data or DataConfig()
+    data_cfg = data_cfg.model_copy(update={**({"tokenizer": tokenizer} if tokenizer else {}),
+                                           **({"cache_dir": cache_dir} if cache_dir else {})})
+    ctx = distributed.setup(train_cfg.distributed, train_cfg.device)
+    try:
+        with _stop_message_on_sigterm(ctx, out):
+            _train(run, config, train_cfg, data_cfg, data_path, tokenizer, out, resume, overwrite, allow_change,
+                   progress, tensorboard, ctx)
+    finally:
+        distributed.teardown(ctx)
+
+
+def _train(run, config: Path, train_cfg: TrainConfig, data_cfg: DataConfig, data_path: str, tokenizer_flag: str | None,
+           out: Path, resume: bool, overwrite: bool, allow_change: tuple[str, ...], progress: bool | None,
+           tensorboard: bool, ctx) -> None:
+    import sys
+
+    from fastsnn.data.corpus import prepare_corpus
+    from fastsnn.model import build_model, from_pretrained
+    from fastsnn.train import callbacks as cb
+    from fastsnn.train import distributed, run_folder
+    from fastsnn.train.checkpoints import resolve_checkpoint
+    from fastsnn.train.trainer import Trainer
+
+    echo = click.echo if ctx.is_main else (lambda *a, **k: None)
+    per_process = ctx.world_size * train_cfg.grad_accum_steps
+    if train_cfg.batch_size % per_process:
+        raise ConfigError(
+            f"{config}: train.batch_size = {train_cfg.batch_size} (the global batch) does not divide among "
+            f"{ctx.world_size} process(es) × grad_accum_steps = {train_cfg.grad_accum_steps}; use a multiple of "
+            f"{per_process}, or start {'a number of processes that divides it' if ctx.world_size > 1 else 'fewer micro-batches'}"
+        )
+    saved = None
     if resume:
         if not (out / "latest").exists():
             raise FastSNNError(f"--resume: no checkpoint in {out} (it has no 'latest' file); drop --resume to start fresh")
         saved = find_tokenizer(out)
-        if saved.kind != tokenizer:
-            raise FastSNNError(f"--resume: the run in {out} uses the {saved.kind} tokenizer, not {tokenizer}; "
-                               f"pass --tokenizer {saved.kind}")
-        data = TextDataset.from_file(data_path, tokenizer=saved)  # the run's vocabulary: ids never remapped
+        if tokenizer_flag and saved.kind != tokenizer_flag:
+            raise FastSNNError(f"--resume: the run in {out} uses the {saved.kind} tokenizer, not {tokenizer_flag}; "
+                               f"pass --tokenizer {saved.kind} (or leave it out)")
+        data_cfg = data_cfg.model_copy(update={"tokenizer": saved.kind})
     else:
         run_folder.check_new_run(out, overwrite)
-        data = TextDataset.from_file(data_path, tokenizer=tokenizer)
-    if data.tokenizer.vocab_size > run.model.vocab_size:
+    corpus = None
+    for turn in ("first", "rest"):  # rank 0 tokenises (once, cached); the others then read its file
+        if (turn == "first") == ctx.is_main:
+            corpus = prepare_corpus(data_path, saved if saved is not None else data_cfg.tokenizer,
+                                    val_fraction=data_cfg.val_fraction, cache_dir=data_cfg.cache_dir,
+                                    bpe_vocab_size=data_cfg.bpe_vocab_size, notice=echo)
+        distributed.barrier(ctx)
+    assert corpus is not None
+    if corpus.tokenizer.vocab_size > run.model.vocab_size:
         raise ConfigError(
-            f"{config}: model.vocab_size is {run.model.vocab_size} but the {tokenizer} tokenizer of {data_path} "
-            f"needs {data.tokenizer.vocab_size}; raise model.vocab_size"
+            f"{config}: model.vocab_size is {run.model.vocab_size} but the {corpus.tokenizer.kind} tokenizer of "
+            f"{data_path} needs {corpus.tokenizer.vocab_size}; raise model.vocab_size"
+            + ("" if corpus.tokenizer.kind != "byte" else ' (or set [data] tokenizer = "char")')
         )
-    data.check_windows(train_cfg.seq_len, where=str(data_path))
+    corpus.check_windows(train_cfg.seq_len, where=str(data_path))
     identity = run_folder.run_identity(run.model.model_dump(mode="json"), train_cfg.model_dump(mode="json"),
-                                       data.tokenizer.to_dict(), run_folder.data_fingerprint(data_path))
+                                       corpus.tokenizer.to_dict(), corpus.fingerprint, data_cfg.model_dump(mode="json"))
     if resume:
         run_folder.check_resume(out, identity, set(allow_change))
     model = build_model(run.model, seed=train_cfg.seed)
     n_params = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
-    click.echo(f"model: {n_params / 1e6:.2f}M parameters, layers: {', '.join(r.name for r in model.layer_attention)}")
-    click.echo(f"data: {data_path} — {len(data.train):,} train / {len(data.val):,} val tokens, "
-               f"vocab {data.tokenizer.vocab_size}")
+    echo(f"model: {n_params / 1e6:.2f}M parameters, layers: {', '.join(r.name for r in model.layer_attention)}")
+    echo(f"data: {data_path} — {len(corpus.train):,} train / {len(corpus.val):,} val tokens, "
+         f"{corpus.tokenizer.kind} tokenizer, vocab {corpus.tokenizer.vocab_size}"
+         + (f"; {ctx.world_size} processes ({ctx.mode})" if ctx.active else ""))
     # every check has passed: from here on the run folder may be written
-    if resume:
-        run_folder.record_allowed_changes(out, identity)
-    else:
-        run_folder.start_run(out, identity, data.tokenizer.to_dict(), overwrite=overwrite)
-    trainer = Trainer(model, train_cfg)
-    trainer.tokenizer = data.tokenizer.to_dict()
-    windows = data.random_windows("train", train_cfg.batch_size, train_cfg.seq_len, seed=train_cfg.seed)
-    trainer.fit(windows, resume_from=out if resume else None)  # saves to ``out`` as it goes and at the end
+    if ctx.is_main:
+        if resume:
+            run_folder.record_allowed_changes(out, identity)
+        else:
+            run_folder.start_run(out, identity, corpus.tokenizer.to_dict(), overwrite=overwrite)
+    distributed.barrier(ctx)
+    show_bar = progress if progress is not None else sys.stderr.isatty()
+    callbacks: list = [cb.ProgressBar(always=True) if show_bar else cb.PrintLogger(), cb.JSONLLogger(out / "metrics.jsonl")]
+    if tensorboard:
+        callbacks.append(cb.TensorBoardLogger(out / "tensorboard"))
+    trainer = Trainer(model, train_cfg, callbacks=callbacks, dist=ctx)
+    trainer.tokenizer = corpus.tokenizer.to_dict()
+    trainer.token_bytes = corpus.token_bytes()
+    windows = corpus.random_windows("train", train_cfg.batch_size, train_cfg.seq_len, seed=train_cfg.seed,
+                                    rank=ctx.rank, world_size=ctx.world_size)
+
+    def val_batches():
+        return corpus.sequential_windows("val", train_cfg.batch_size, train_cfg.seq_len)
+
+    trainer.fit(windows, resume_from=out if resume else None, eval_data=val_batches)  # saves to ``out`` as it goes
+    val = trainer.evaluate(val_batches(), max_batches=train_cfg.eval_batches)
+    if not ctx.is_main:
+        return
     step_dir = resolve_checkpoint(out)
-    val = trainer.evaluate(data.sequential_windows("val", train_cfg.batch_size, train_cfg.seq_len), max_batches=20)
-    click.echo(f"validation: loss {val['loss']:.4f}, perplexity {val['perplexity']:.2f}")
+    click.echo(f"validation: loss {val['loss']:.4f}, perplexity {val['perplexity']:.2f}"
+               + (f", bits/byte {val['bits_per_byte']:.3f}" if "bits_per_byte" in val else "")
+               + f" ({val['tokens']:,} tokens)")
     click.echo(f"checkpoint: {step_dir}")
-    prompt = data.val[: min(16, len(data.val), run.model.max_seq_len - 1)].unsqueeze(0)
+    saved_model = from_pretrained(step_dir)  # what was written (also whole when training was sharded)
+    prompt = torch.from_numpy(corpus.val[: min(16, len(corpus.val), run.model.max_seq_len - 1)].astype("int64"))[None]
     new_tokens = min(64, run.model.max_seq_len - prompt.shape[1])
-    sample = model.eval().generate(prompt, max_new_tokens=new_tokens, temperature=0.8, top_k=20,
-                                   generator=torch.Generator().manual_seed(0))
-    click.echo("sample: " + json.dumps(decode_lenient(data.tokenizer, sample[0]), ensure_ascii=False))
+    sample = saved_model.generate(prompt, max_new_tokens=new_tokens, temperature=0.8, top_k=20,
+                                  generator=torch.Generator().manual_seed(0))
+    click.echo("sample: " + json.dumps(decode_lenient(corpus.tokenizer, sample[0]), ensure_ascii=False))
+
+
+@contextlib.contextmanager
+def _stop_message_on_sigterm(ctx, out: Path):
+    """In a distributed run, torchrun stops the surviving processes with SIGTERM when one fails:
+    say so (and that the last checkpoint is intact) instead of vanishing."""
+    if not ctx.active or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise FastSNNError(f"rank {ctx.rank}: stopped by the launcher (signal {signum}): another process failed or "
+                           f"the run was interrupted; the last checkpoint in {out} is intact — continue with --resume")
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @click.command()

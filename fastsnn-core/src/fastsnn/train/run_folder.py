@@ -2,7 +2,8 @@
 
 ``fastsnn train --out DIR`` keeps everything of one run in ``DIR``::
 
-    run.json           the run's identity: model config, train config, tokenizer, data fingerprint
+    run.json           the run's identity: model, train and data settings, tokenizer, data fingerprint
+    metrics.jsonl      every log and evaluation record, one JSON object per line
     tokenizer.json     the tokenizer (what ``generate`` uses to read and write text)
     step_00000400/     checkpoints (see fastsnn.train.checkpoints), and ``latest``
 
@@ -18,11 +19,11 @@ Rules (DESIGN.md §7, "a run folder is never damaged"):
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from pathlib import Path
 from typing import Any
 
+from fastsnn.data.sources import resolve_sources
 from fastsnn.errors import FastSNNError
 from fastsnn.safe_io import atomic_write_bytes, json_bytes, read_json
 
@@ -30,26 +31,30 @@ RUN_FILE = "run.json"
 TOKENIZER_FILE = "tokenizer.json"
 #: identity fields a resumed run may change without being told (they do not change what is learned)
 SAFE_TO_CHANGE = frozenset({"train.max_steps", "train.log_every", "train.checkpoint_every", "train.checkpoint_dir",
-                            "train.device", "data.path"})
+                            "train.device", "data.path", "train.eval_every", "train.eval_batches", "train.spike_stats",
+                            "train.activation_checkpointing", "train.distributed"})
 #: fields no --allow-change can accept: token ids would silently mean other characters
 NEVER_CHANGE = frozenset({"tokenizer"})
 
 
 def data_fingerprint(path: str | Path) -> dict[str, Any]:
-    """``{"path", "bytes", "sha256"}`` of a data file (read in 1 MiB blocks)."""
-    path = Path(path)
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return {"path": str(path), "bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+    """``{"path", "files", "bytes", "sha256"}`` of a data file, folder or glob (see
+    :meth:`fastsnn.data.sources.Sources.fingerprint`; for one file the SHA-256 of its bytes)."""
+    return resolve_sources(path).fingerprint()
 
 
 def run_identity(model: dict[str, Any], train: dict[str, Any], tokenizer: dict[str, Any],
-                 data: dict[str, Any]) -> dict[str, Any]:
-    """The JSON-ready identity of a run (what ``run.json`` holds)."""
-    return {"format": "fastsnn-run", "version": 1, "model": model, "train": train, "tokenizer": tokenizer,
-            "data": data}
+                 data: dict[str, Any], dataset: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON-ready identity of a run (what ``run.json`` holds).
+
+    :param data: the data fingerprint; :param dataset: the ``[data]`` settings that change what is
+        learned (tokenizer kind, BPE vocabulary, validation fraction; not the cache folder).
+    """
+    identity = {"format": "fastsnn-run", "version": 1, "model": model, "train": train, "tokenizer": tokenizer,
+                "data": data}
+    if dataset is not None:
+        identity["dataset"] = {k: v for k, v in dataset.items() if k != "cache_dir"}
+    return identity
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -66,7 +71,7 @@ def identity_differences(recorded: dict[str, Any], current: dict[str, Any]) -> d
 
     The tokenizer and the data fingerprint compare as wholes (``"tokenizer"``, ``"data"``)."""
     diffs: dict[str, tuple[Any, Any]] = {}
-    for section in ("model", "train"):
+    for section in ("model", "train", "dataset"):
         old, new = _flatten(recorded.get(section) or {}), _flatten(current.get(section) or {})
         for key in sorted(set(old) | set(new)):
             if old.get(key) != new.get(key):
