@@ -146,8 +146,8 @@ class Int8Linear(nn.Module):
 
     def _forward_counts(self, x: SpikeTensor) -> torch.Tensor | None:
         """The int8 × int8 path, or None where it does not apply (then the dense path runs)."""
-        if x.view != "count" or not hasattr(torch, "_int_mm"):
-            return None
+        if x.view != "count" or not hasattr(torch, "_int_mm") or torch.compiler.is_compiling():
+            return None  # (the range check below is data-dependent: graphs for export take the dense path)
         counts, token_scale = x.counts, x.scale
         if token_scale.dim() > 0 and token_scale.shape[-1] != 1:
             return None  # no per-token factor to pull out of the sum

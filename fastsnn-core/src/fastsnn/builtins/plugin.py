@@ -1,4 +1,4 @@
-"""Core's default plugin: FFNs, norms and the exporters (model folder, .snn, NIR), through the public hooks.
+"""Core's default plugin: FFNs, norms and the exporters (model folder, .snn, NIR, ONNX), through the public hooks.
 
 The plugin manager loads this module by its path, like any installed plugin.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 from fastsnn.builtins.ffn import PulseFFN, SwiGLUFFN
 from fastsnn.builtins.norms import LayerNorm, RMSNorm
 from fastsnn.export.nir_graph import NIRExporter
+from fastsnn.export.onnx_graph import ONNXExporter
 from fastsnn.export.safetensors_exporter import SafetensorsExporter
 from fastsnn.export.snn_exporter import SnnExporter
 from fastsnn.hookspecs import hookimpl
@@ -33,3 +34,4 @@ def fastsnn_register_exporters(register):
     register("safetensors", SafetensorsExporter, description="the model folder (same as 'folder')")
     register("snn", SnnExporter)
     register("nir", NIRExporter)
+    register("onnx", ONNXExporter)

@@ -244,16 +244,18 @@ def export(source: Path, format_name: str, out: Path, quantize: str | None, grou
     if group_size is not None and quantize is None:
         raise click.UsageError("--group-size goes with --quantize w8")
     params = dict(parse_setting(s) for s in settings)
-    get_registry().create("exporter", format_name, **params)  # unknown format or params: before any work
+    writer = get_registry().create("exporter", format_name, **params)  # unknown format or params: before any work
     check_writable_destination(out, "--out")
     model, tokenizer = load_with_tokenizer(source)
     metadata: dict = {"source": str(source)}
     if tokenizer is not None:
         metadata["tokenizer"] = tokenizer.to_dict()
     files = export_model(model, format_name, out, metadata=metadata, quantize=quantize, group_size=group_size,
-                         kv_cache=kv_cache, params=params)
+                         kv_cache=kv_cache, params=params, writer=writer)
     for path in files:
         click.echo(f"wrote {path}")
+    for note in writer.notes:
+        click.echo(note)
 
 
 @click.command("inspect")

@@ -15,6 +15,9 @@ from fastsnn.params import Component, Params
 class Exporter(Component, ABC):
     """Base class of registered exporters; hyperparameters in a nested ``Params``."""
 
+    #: lines worth telling the user after :meth:`export` (e.g. a check's result); the CLI prints them
+    notes: tuple[str, ...] = ()
+
     def __init__(self, *, params: Params | Mapping[str, Any] | None = None, **values: Any) -> None:
         self.init_params(params, values)
 

@@ -40,20 +40,23 @@ def check_exportable(model: nn.Module, format_name: str, writer: Any) -> None:
 
 def export_model(model: nn.Module, format_name: str, out: str | Path, *, metadata: dict[str, Any] | None = None,
                  quantize: str | None = None, group_size: int | None = None, kv_cache: str | None = None,
-                 params: dict[str, Any] | None = None) -> list[Path]:
+                 params: dict[str, Any] | None = None, writer: Any = None) -> list[Path]:
     """Write ``model`` to ``out`` with the registered exporter ``format_name``; returns the files.
 
     :param quantize: ``"w8"`` quantises the weights first (:func:`fastsnn.quantize.quantize_model`,
         in place), with ``group_size`` (None: per channel); ``kv_cache="int8"`` records an int8
         decoding cache.
     :param params: the exporter's own parameters (``fastsnn info exporter NAME``).
+    :param writer: the exporter already built from ``format_name`` and ``params`` (its ``notes``
+        are there to read afterwards); default: built here.
     :raises FastSNNError: an unknown format (did-you-mean), bad exporter params, a destination that
         cannot be written, or parts of the model the format cannot carry — all before any work.
     """
     from fastsnn.quantize import quantize_model
     from fastsnn.safe_io import check_writable_destination
 
-    writer = get_registry().create("exporter", format_name, **(params or {}))
+    if writer is None:
+        writer = get_registry().create("exporter", format_name, **(params or {}))
     out = check_writable_destination(out, "--out")
     check_exportable(model, format_name, writer)
     if quantize is not None or kv_cache is not None:
