@@ -74,6 +74,16 @@ def quantize_weight(weight: torch.Tensor, group_size: int | None = None) -> tupl
     return q.view(out_features, -1)[:, :in_features].contiguous(), scale.contiguous()
 
 
+def quantize_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric int8 quantisation along the last axis (one scale per row, e.g. per token and head
+    of a KV cache): ``x [..., D]`` → ``q`` int8 ``[..., D]`` and ``scale`` float32 ``[..., 1]`` with
+    ``x ≈ q · scale``, ``|q| ≤ 127``, error at most ``scale / 2`` (an all-zero row gets scale 1)."""
+    x = x.detach().float()
+    amax = x.abs().amax(-1, keepdim=True)
+    scale = torch.where(amax > 0, amax / QMAX, torch.ones_like(amax))
+    return torch.round(x / scale).clamp_(-QMAX, QMAX).to(torch.int8), scale
+
+
 def expand_scale(scale: torch.Tensor, columns: int) -> torch.Tensor:
     """Per-group scales ``[..., G]`` → one per column ``[..., columns]``."""
     group = -(-columns // scale.shape[-1])
@@ -326,5 +336,6 @@ __all__ = [
     "describe",
     "expand_scale",
     "quantize_model",
+    "quantize_rows",
     "quantize_weight",
 ]
