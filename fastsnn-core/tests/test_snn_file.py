@@ -108,6 +108,17 @@ def test_a_w8_snn_file_is_small_and_loads_as_the_int8_model(tmp_path):
     assert read_snn(path).manifest["quantization"]["group_size"] == 16
 
 
+def test_a_bf16_model_loads_as_bf16(tmp_path):
+    model = toy_model().to(torch.bfloat16)
+    path = write_snn(model, tmp_path / "bf16.snn")
+    assert path.stat().st_size < 0.6 * write_snn(toy_model(), tmp_path / "f32.snn").stat().st_size
+    loaded = load(path)
+    assert loaded.embed.weight.dtype == torch.bfloat16
+    ids = torch.tensor([[1, 2, 3]])
+    torch.testing.assert_close(loaded(ids), model(ids), rtol=0, atol=0)
+    assert load(model.save_pretrained(tmp_path / "folder")).head.weight.dtype == torch.bfloat16
+
+
 def test_writing_is_atomic_and_honours_the_umask(tmp_path):
     old = os.umask(0o027)
     try:

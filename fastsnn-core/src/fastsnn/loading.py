@@ -13,6 +13,8 @@ import struct
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from fastsnn.errors import FastSNNError
 from fastsnn.model_folder import (
     CONFIG_FILE,
@@ -20,6 +22,7 @@ from fastsnn.model_folder import (
     WEIGHTS_FILE,
     check_model_meta,
     find_tokenizer,
+    read_model_folder,
     resolve_model_folder,
 )
 from fastsnn.safe_io import read_json
@@ -40,22 +43,39 @@ def load_with_tokenizer(path: str | Path) -> tuple[Any, Any]:
     """``(model, tokenizer)`` saved at ``path`` (see :func:`load`); the tokenizer is a
     :class:`~fastsnn.data.text.CharTokenizer`, or None when the model was saved without one."""
     from fastsnn.data.text import CharTokenizer
-    from fastsnn.model.lm import from_pretrained, model_from_files
 
     path = Path(path)
     if not path.exists():
         raise FastSNNError(f"{path} not found")
     if path.is_dir():
-        model = from_pretrained(path)
+        meta, tensors, folder = read_model_folder(path)
+        model = build_saved_model(meta, tensors, f"{folder}/{CONFIG_FILE}", f"{folder}/{WEIGHTS_FILE}")
         try:
-            tokenizer = find_tokenizer(resolve_model_folder(path))
+            tokenizer = find_tokenizer(folder)
         except FastSNNError:
             tokenizer = None
         return model, tokenizer
     contents = read_snn(path)
-    model = model_from_files(contents.meta, contents.tensors, f"{path}:{CONFIG_FILE}", f"{path}:{WEIGHTS_FILE}")
+    model = build_saved_model(contents.meta, contents.tensors, f"{path}:{CONFIG_FILE}", f"{path}:{WEIGHTS_FILE}")
     tokenizer = CharTokenizer.from_dict(contents.tokenizer) if contents.tokenizer is not None else None
     return model, tokenizer
+
+
+def build_saved_model(meta: dict[str, Any], tensors: dict[str, torch.Tensor], config_source: str,
+                      weights_source: str) -> Any:
+    """The model ``meta`` (a ``config.json``) describes with ``tensors`` loaded, in eval mode.
+
+    Weights saved in one low-precision float dtype (a model cast with ``model.to(torch.bfloat16)``
+    before saving) load into a model of that dtype; anything else loads as saved.
+    """
+    from fastsnn.model.lm import model_from_files
+
+    floats = {t.dtype for t in tensors.values() if t.is_floating_point()}
+    dtype = next(iter(floats)) if len(floats) == 1 else None
+    if dtype in (torch.bfloat16, torch.float16, torch.float64):
+        tensors = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
+        return model_from_files(meta, tensors, config_source, weights_source).to(dtype)
+    return model_from_files(meta, tensors, config_source, weights_source)
 
 
 # -- inspect ------------------------------------------------------------------------------------------
@@ -198,4 +218,4 @@ def _inspect_folder(path: Path) -> dict[str, Any]:
     }
 
 
-__all__ = ["inspect_file", "load", "load_with_tokenizer", "safetensors_summary"]
+__all__ = ["build_saved_model", "inspect_file", "load", "load_with_tokenizer", "safetensors_summary"]
