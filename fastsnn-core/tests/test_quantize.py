@@ -43,7 +43,7 @@ def test_group_quantisation_has_one_scale_per_group_and_a_short_last_group():
     q, scale = quantize_weight(w, group_size=2)
     torch.testing.assert_close(scale, torch.tensor([[2 / 127, 8 / 127, 0.5 / 127]]))
     assert q.tolist() == [[64, 127, 64, 127, 127]]  # 1/(2/127) = 63.5 → 64 (half to even)
-    assert torch.equal(expand_scale(scale, 5), scale[:, [0, 0, 1, 1, 2]])
+    assert torch.equal(expand_scale(scale, 5, 2), scale[:, [0, 0, 1, 1, 2]])
     q_big, scale_big = quantize_weight(w, group_size=128)  # a group wider than the row: one group
     assert scale_big.shape == (1, 1) and torch.equal(q_big, quantize_weight(w)[0])
 
@@ -56,9 +56,28 @@ def test_int8_linear_computes_from_the_int8_weight(group_size):
     assert {name for name, _ in layer.named_buffers()} == {"qweight", "scale"}
     assert [name for name, _ in layer.named_parameters()] == ["bias"]  # no float weight kept
     x = torch.randn(3, 5, 10)
-    reference = torch.nn.functional.linear(x, layer.qweight.float() * expand_scale(layer.scale, 10), linear.bias)
+    reference = torch.nn.functional.linear(x, layer.qweight.float() * expand_scale(layer.scale, 10, group_size), linear.bias)
     torch.testing.assert_close(layer(x), reference)
     assert (layer(x) - linear(x)).abs().max() < 0.02
+
+
+def test_groups_of_128_over_192_columns_are_128_then_64_wide():
+    torch.manual_seed(0)
+    linear = nn.Linear(192, 3, bias=False)
+    layer = Int8Linear.from_linear(linear, group_size=128)
+    assert layer.scale.shape == (3, 2)
+    weight = layer.dequantize()
+    torch.testing.assert_close(weight[:, :128], layer.qweight[:, :128].float() * layer.scale[:, :1])
+    torch.testing.assert_close(weight[:, 128:], layer.qweight[:, 128:].float() * layer.scale[:, 1:])
+    assert ((weight - linear.weight).abs() <= expand_scale(layer.scale, 192, 128) / 2 + 1e-7).all()
+    counts = torch.randint(0, 4, (5, 192)).float()
+    spikes = SpikeTensor.count(counts, torch.full((5, 1), 0.1))
+    torch.testing.assert_close(layer(spikes), layer(spikes.to_dense()))
+    embedding = nn.Embedding(4, 192)
+    model = nn.Sequential(embedding)
+    quantize_model(model, group_size=128)
+    ids = torch.tensor([0, 3])
+    assert ((model(ids) - embedding(ids)).abs() <= expand_scale(model[0].scale[ids], 192, 128) / 2 + 1e-7).all()
 
 
 def test_dequantising_block_by_block_gives_the_same_result(monkeypatch):

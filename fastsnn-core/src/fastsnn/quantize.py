@@ -84,9 +84,10 @@ def quantize_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.round(x / scale).clamp_(-QMAX, QMAX).to(torch.int8), scale
 
 
-def expand_scale(scale: torch.Tensor, columns: int) -> torch.Tensor:
-    """Per-group scales ``[..., G]`` → one per column ``[..., columns]``."""
-    group = -(-columns // scale.shape[-1])
+def expand_scale(scale: torch.Tensor, columns: int, group_size: int | None) -> torch.Tensor:
+    """Per-group scales ``[..., G]`` → one per column ``[..., columns]``: column ``i`` takes group
+    ``i // group_size`` (``group_size=None``: the one scale per row)."""
+    group = columns if group_size is None else min(group_size, columns)
     return scale.repeat_interleave(group, dim=-1)[..., :columns]
 
 
@@ -136,7 +137,7 @@ class Int8Linear(nn.Module):
         q, scale = self.qweight[rows], self.scale[rows]
         if scale.shape[-1] == 1:
             return q.to(dtype) * scale.to(dtype)
-        return q.to(dtype) * expand_scale(scale, self.in_features).to(dtype)
+        return q.to(dtype) * expand_scale(scale, self.in_features, self.group_size).to(dtype)
 
     def forward(self, x: torch.Tensor | SpikeTensor) -> torch.Tensor:
         if isinstance(x, SpikeTensor):
@@ -174,7 +175,7 @@ class Int8Linear(nn.Module):
         if self.scale.shape[-1] == 1:
             acc = torch._int_mm(n, qt).float() * self.scale[:, 0]  # (M, out)
         else:
-            group = -(-self.in_features // self.scale.shape[-1])
+            group = min(self.group_size, self.in_features)
             acc = torch.zeros(n.shape[0], self.out_features, device=n.device)
             for g, start in enumerate(range(0, self.in_features, group)):
                 part = torch._int_mm(n[:, start : start + group].contiguous(), qt[start : start + group])
@@ -208,7 +209,7 @@ class Int8Embedding(nn.Module):
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         q, scale = self.qweight[ids], self.scale[ids]  # (..., dim), (..., G)
         if scale.shape[-1] != 1:
-            scale = expand_scale(scale, self.embedding_dim)
+            scale = expand_scale(scale, self.embedding_dim, self.group_size)
         return q.to(self.dtype) * scale.to(self.dtype)
 
     def extra_repr(self) -> str:

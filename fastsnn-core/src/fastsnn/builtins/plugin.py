@@ -1,4 +1,5 @@
-"""Core's default plugin: FFNs, norms and the exporters (model folder, .snn, NIR, ONNX), through the public hooks.
+"""Core's default plugin: FFNs, norms, the exporters (model folder, .snn, NIR, ONNX) and the deploy
+benchmark, through the public hooks.
 
 The plugin manager loads this module by its path, like any installed plugin.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 from fastsnn.builtins.ffn import PulseFFN, SwiGLUFFN
 from fastsnn.builtins.norms import LayerNorm, RMSNorm
+from fastsnn.deploy_benchmark import DeployBenchmark
 from fastsnn.export.nir_graph import NIRExporter
 from fastsnn.export.onnx_graph import ONNXExporter
 from fastsnn.export.safetensors_exporter import SafetensorsExporter
@@ -35,3 +37,8 @@ def fastsnn_register_exporters(register):
     register("snn", SnnExporter)
     register("nir", NIRExporter)
     register("onnx", ONNXExporter)
+
+
+@hookimpl
+def fastsnn_register_benchmarks(register):
+    register("deploy", DeployBenchmark)
