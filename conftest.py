@@ -6,13 +6,18 @@
   processes intra-op threads only add overhead and noise. ``OMP_WAIT_POLICY=PASSIVE`` (unless
   set) is inherited by the CLI processes that tests start, so none of them spins while another
   process holds the CPU. (Benchmarks set their own thread count.)
+- Token caches: ``FASTSNN_CACHE`` points at a fresh temporary folder (unless set), so no test
+  writes token files under the user's ``~/.cache`` and no run reuses another's by accident.
 - Hypothesis: no per-example deadline (a loaded machine is not a bug), and under CI a fixed
   derandomised search so that a run is reproducible.
 """
 
 import os
+import tempfile
 
 import fastsnn_runtime
+
+os.environ.setdefault("FASTSNN_CACHE", tempfile.mkdtemp(prefix="fastsnn-test-cache-"))
 
 THREAD_POLICY = fastsnn_runtime.apply_thread_policy(default_threads=1)  # before torch is imported
 

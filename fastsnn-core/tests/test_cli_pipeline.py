@@ -21,6 +21,9 @@ max_seq_len = 64
 attention = "cummean"
 neuron = "half"
 
+[data]
+tokenizer = "char"
+
 [train]
 max_steps = 3
 batch_size = 4

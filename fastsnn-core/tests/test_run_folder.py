@@ -33,6 +33,9 @@ max_seq_len = 64
 attention = "cummean"
 neuron = {neuron}
 
+[data]
+tokenizer = "char"
+
 [train]
 max_steps = {steps}
 batch_size = 4

@@ -165,8 +165,8 @@ def prepare_corpus(
     token_path = cache / f"{key}{SUFFIX}"
     if token_path.is_file():
         try:
-            ids, meta = open_token_file(token_path, given)
-            return _corpus(meta, ids, token_path, val_fraction, fingerprint)
+            ids, meta = open_token_file(token_path, given, allow_empty=True)
+            return _corpus(meta, ids, token_path, val_fraction, fingerprint, data)
         except FastSNNError as err:
             say(f"the cached token file is damaged ({err}); tokenising the text again")
     tok = _build_tokenizer(tokenizer, sources, bpe_vocab_size, say)
@@ -175,12 +175,19 @@ def prepare_corpus(
     blocks = _encode_blocks(tok, sources, unknown, found)
     meta = write_token_file(token_path, blocks, {"dtype": dtype_for(tok.vocab_size), "tokenizer": tok.to_dict(),
                                                  "source": fingerprint, "unknown": found})
-    ids, meta = open_token_file(token_path, tok.to_dict())
-    return _corpus(meta, ids, token_path, val_fraction, fingerprint)
+    ids, meta = open_token_file(token_path, tok.to_dict(), allow_empty=True)
+    return _corpus(meta, ids, token_path, val_fraction, fingerprint, data)
 
 
 def _corpus(meta: dict[str, Any], ids: np.ndarray, path: Path, val_fraction: float,
-            fingerprint: dict[str, Any] | None = None) -> Corpus:
+            fingerprint: dict[str, Any] | None = None, data: Any = None) -> Corpus:
+    if len(ids) == 0:
+        unknown = meta.get("unknown") or {}
+        raise FastSNNError(
+            f"{data or path}: no token is left: all {sum(unknown.values()):,} characters are outside the tokenizer's "
+            f"vocabulary ({', '.join(repr(c) for c in list(unknown)[:10])})" if unknown else
+            f"{data or path}: holds no tokens; there is nothing to train on"
+        )
     tokenizer = tokenizer_from_dict(meta["tokenizer"])
     return Corpus(tokenizer=tokenizer, tokens=ids, split_at=int(len(ids) * (1 - val_fraction)),
                   fingerprint=fingerprint or dict(meta.get("source") or {"path": str(path)}), token_file=path,

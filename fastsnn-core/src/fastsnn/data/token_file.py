@@ -65,7 +65,8 @@ def write_token_file(path: Path, blocks: Iterable[np.ndarray], meta: dict[str, A
     return full
 
 
-def open_token_file(path: Path, tokenizer: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+def open_token_file(path: Path, tokenizer: dict[str, Any] | None = None, allow_empty: bool = False
+                    ) -> tuple[np.ndarray, dict[str, Any]]:
     """Memory-map ``path`` read-only; returns ``(ids [count], description)``.
 
     :param tokenizer: the tokenizer description the ids must come from (None: any).
@@ -100,6 +101,8 @@ def open_token_file(path: Path, tokenizer: dict[str, Any] | None = None) -> tupl
             "its ids would mean other characters: give the text instead, or the run that made the file"
         )
     if meta["count"] == 0:
+        if allow_empty:
+            return np.zeros(0, dtype=DTYPES[meta["dtype"]]), meta
         raise FastSNNError(f"{path} holds no tokens; there is nothing to train on")
     ids = np.memmap(path, dtype=np.dtype(DTYPES[meta["dtype"]]).newbyteorder("<"), mode="r", shape=(meta["count"],))
     return ids, meta
