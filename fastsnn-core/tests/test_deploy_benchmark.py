@@ -32,15 +32,17 @@ def saved(tmp_path):
 
 def run(saved, **settings):
     values = dict(model=str(saved / "m"), data=str(saved / "text.txt"), batch_size=2, seq_len=16, val_batches=2,
-                  prefixes=[40, 200], decode_tokens=2, threads=1, variants=["fp32", "bf16", "w8"])
+                  prefixes=[40, 200], decode_tokens=2, cached_tokens=100, cache_chunk=16, threads=1,
+                  variants=["fp32", "bf16", "w8"])
     return fastsnn.create("benchmark", "deploy", **{**values, **settings})(lambda message: None)
 
 
 def test_one_row_per_variant_with_ratios_against_fp32(saved):
     rows = run(saved)
     assert [r["variant"] for r in rows] == ["fp32", "bf16", "w8"]
-    assert set(rows[0]) == {"variant", "val_loss", "file_bytes", "cache_bytes", "swa_cache_bytes", "decode_ms@40",
-                            "decode_ms@200", "threads", "loss_vs_fp32_%", "file_vs_fp32", "swa_cache_vs_fp32"}
+    assert set(rows[0]) == {"variant", "val_loss", "cached_loss", "file_bytes", "cache_bytes", "swa_cache_bytes",
+                            "decode_ms@40", "decode_ms@200", "threads", "loss_vs_fp32_%", "cached_loss_vs_fp32_%",
+                            "file_vs_fp32", "swa_cache_vs_fp32"}
     fp32, bf16, w8 = rows
     assert fp32["loss_vs_fp32_%"] == 0 and fp32["file_vs_fp32"] == 1 and fp32["threads"] == 1
     assert bf16["file_vs_fp32"] < 0.6 and w8["file_vs_fp32"] < 0.45
@@ -48,11 +50,23 @@ def test_one_row_per_variant_with_ratios_against_fp32(saved):
     assert fp32["swa_cache_bytes"] == 0  # the toy attention has no SWA ring
 
 
+def test_the_loss_through_the_cache_equals_the_full_forward_loss(saved):
+    import torch
+
+    from fastsnn import load
+    from fastsnn.deploy_benchmark import cached_loss
+
+    model = load(saved / "m").double()
+    ids = torch.randint(0, 32, (1, 50), generator=torch.Generator().manual_seed(0))
+    full = torch.nn.functional.cross_entropy(model(ids[:, :-1])[0], ids[0, 1:])
+    assert abs(cached_loss(model, ids, chunk=7) - float(full)) < 1e-6  # logits are compared in fp32
+
+
 @pytest.mark.parametrize(("settings", "message"), [
     ({"model": None}, "bench deploy needs the trained model: --set model=PATH"),
     ({"variants": ["fp32", "w4"]}, "unknown variant 'w4'; choose from fp32, bf16, w8, w8_g128, w8_kv8"),
     ({"variants": ["w8_kv8"]}, "no layer of this model can keep an int8 cache"),
-    ({"prefixes": [10_000]}, "fewer than the prefix 10,000"),
+    ({"prefixes": [10_000]}, "fewer than the prefix or cached_tokens 10,000"),
 ])
 def test_bad_settings_are_named(saved, settings, message):
     with pytest.raises(fastsnn.FastSNNError, match=message):

@@ -4,7 +4,9 @@ For each variant — ``fp32``, ``bf16``, ``w8`` (W8ASpike, one scale per output 
 ``w8_g128`` (one scale per 128 input columns) and ``w8_kv8`` (W8ASpike + int8 SWA KV cache) — in
 one run, with one thread count:
 
-- validation loss (nats/token) on the text's last 10%, the windows ``fastsnn train`` reports on;
+- validation loss (nats/token) on the text's last 10%, the windows ``fastsnn train`` reports on
+  (a full forward: no cache), and the loss of its first ``cached_tokens`` tokens fed through the
+  decoding cache ``cache_chunk`` tokens at a time (so an int8 KV cache counts);
 - the ``.snn`` file size, and the decoding cache's bytes (all layers, and the SWA rings alone) at
   batch 1;
 - decode latency (median ms per token over ``decode_tokens`` greedy steps) after prefilling
@@ -38,6 +40,20 @@ def validation_loss(model: torch.nn.Module, batches: list[torch.Tensor]) -> floa
             total += float(torch.nn.functional.cross_entropy(logits.flatten(0, 1), ids[:, 1:].flatten(), reduction="sum"))
             tokens += ids[:, 1:].numel()
     return total / tokens
+
+
+def cached_loss(model: torch.nn.Module, ids: torch.Tensor, chunk: int) -> float:
+    """Next-token cross-entropy of ``ids [1, N]`` computed through the decoding cache, ``chunk`` tokens
+    at a time (each chunk's attention reads the earlier tokens from the cache, as when decoding)."""
+    total = 0.0
+    with torch.no_grad():
+        cache = model.init_cache(1)
+        for start in range(0, ids.shape[1] - 1, chunk):
+            inputs = ids[:, start : min(start + chunk, ids.shape[1] - 1)]
+            targets = ids[:, start + 1 : start + 1 + inputs.shape[1]]
+            logits = model(inputs, cache=cache).float()
+            total += float(torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="sum"))
+    return total / (ids.shape[1] - 1)
 
 
 def make_variant(base: torch.nn.Module, variant: str, max_seq_len: int | None = None) -> torch.nn.Module:
@@ -89,6 +105,8 @@ class DeployBenchmark(Benchmark):
         val_batches: int = Field(20, gt=0, description="validation batches (fastsnn train reports 20)")
         prefixes: list[int] = Field([1024, 16384], description="prompt lengths decoding is timed after")
         decode_tokens: int = Field(32, gt=0, description="decoded tokens timed per prefix (median reported)")
+        cached_tokens: int = Field(2048, gt=1, description="validation tokens fed through the decoding cache")
+        cache_chunk: int = Field(64, gt=0, description="tokens per step when feeding them through the cache")
         threads: int | None = Field(None, gt=0, description="torch CPU threads (default: as set)")
         variants: list[str] = Field(list(VARIANTS), description=f"any of {', '.join(VARIANTS)}")
 
@@ -118,9 +136,10 @@ class DeployBenchmark(Benchmark):
             data = TextDataset.from_file(p.data, tokenizer=tokenizer)
             batches = [b for _, b in zip(range(p.val_batches), data.sequential_windows("val", p.batch_size, p.seq_len))]
             val = data.split("val")
-            longest = max(p.prefixes) + p.decode_tokens + 3
-            if len(val) < max(p.prefixes):
-                raise FastSNNError(f"the validation text has {len(val):,} tokens, fewer than the prefix {max(p.prefixes):,}")
+            longest = max(*p.prefixes, p.cached_tokens) + p.decode_tokens + 3
+            if len(val) < max(*p.prefixes, p.cached_tokens):
+                raise FastSNNError(f"the validation text has {len(val):,} tokens, fewer than the prefix or cached_tokens "
+                                   f"{max(*p.prefixes, p.cached_tokens):,}")
             rows: list[dict[str, Any]] = []
             with tempfile.TemporaryDirectory() as tmp:
                 for variant in p.variants:
@@ -133,6 +152,7 @@ class DeployBenchmark(Benchmark):
                     row: dict[str, Any] = {
                         "variant": variant,
                         "val_loss": round(loss, 4),
+                        "cached_loss": round(cached_loss(long_model, val[None, : p.cached_tokens], p.cache_chunk), 4),
                         "file_bytes": file_bytes,
                         "cache_bytes": cache.nbytes(),
                         "swa_cache_bytes": sum(c.nbytes() for c in cache.layers if hasattr(c, "ring_k")),
@@ -145,6 +165,7 @@ class DeployBenchmark(Benchmark):
             reference = next((r for r in rows if r["variant"] == "fp32"), rows[0])
             for row in rows:
                 row["loss_vs_fp32_%"] = round(100 * (row["val_loss"] / reference["val_loss"] - 1), 3)
+                row["cached_loss_vs_fp32_%"] = round(100 * (row["cached_loss"] / reference["cached_loss"] - 1), 3)
                 row["file_vs_fp32"] = round(row["file_bytes"] / reference["file_bytes"], 3)
                 row["swa_cache_vs_fp32"] = round(row["swa_cache_bytes"] / max(1, reference["swa_cache_bytes"]), 3)
             return rows
