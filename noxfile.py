@@ -26,6 +26,8 @@ PACKAGES = ["./fastsnn-core", "./fastsnn-neurons", "./fastsnn-attention", "./fas
 DOCS_DEPS = ["mkdocs>=1.6,<2", "mkdocs-material>=9.5,<10", "mkdocstrings[python]>=0.26", "mkdocs-gen-files>=0.5",
              "mkdocs-literate-nav>=0.6"]
 TEST_DEPS = ["pytest>=7", "hypothesis>=6", "pyyaml>=6", "setuptools>=68", "tokenizers>=0.15"]  # tokenizers: the bpe tests
+# fastsnn-core's optional extras [nir] and [onnx] (see its pyproject), so that the NIR and ONNX tests run
+EXPORT_DEPS = ["nir>=1.0", "onnx>=1.17", "onnxscript>=0.5", "onnxruntime>=1.20"]
 
 
 @nox.session
@@ -39,7 +41,7 @@ def lint(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Every package plus the example plugin installed; the whole suite."""
     session.install(TORCH)
-    session.install(*PACKAGES, *TEST_DEPS)
+    session.install(*PACKAGES, *TEST_DEPS, *EXPORT_DEPS)
     session.run("python", "-m", "pytest", "-q", *session.posargs, env={"FASTSNN_ISOLATION_TEST": "0"})
 
 
