@@ -190,34 +190,58 @@ def load_full_state(model: nn.Module, optimizer: torch.optim.Optimizer, weights:
                     weight_names: list[str]) -> None:
     """Load whole tensors (as :func:`full_state` gives them) into a sharded model and its optimizer.
 
+    Every process holds the whole checkpoint and keeps its own shard of each tensor (no
+    communication): parameters and the optimizer's per-parameter tensors take the placement of
+    the parameter they belong to.
+
     :raises FastSNNError: names or shapes that do not match this model.
     """
-    from torch.distributed.checkpoint.state_dict import (
-        StateDictOptions,
-        set_model_state_dict,
-        set_optimizer_state_dict,
-    )
-
     missing, extra = sorted(set(weight_names) - set(weights)), sorted(set(weights) - set(weight_names))
     if missing or extra:
         raise FastSNNError(f"{weights_source} does not match the model (missing: {', '.join(missing[:8]) or 'none'}; "
                            f"unexpected: {', '.join(extra[:8]) or 'none'})")
-    osd: dict = {"state": {}, "param_groups": []}
-    try:
-        for key, tensor in state.items():
-            if key.startswith(OPTIMIZER_PREFIX):
-                name, _, slot = key[len(OPTIMIZER_PREFIX):].rpartition(".")
-                osd["state"].setdefault(name, {})[slot] = tensor
-        for name, values in (optimizer_meta.get("scalars") or {}).items():
-            osd["state"].setdefault(name, {}).update(values)
-        for group in optimizer_meta["param_groups"]:
-            group = dict(group)
-            if isinstance(group.get("betas"), list):
-                group["betas"] = tuple(group["betas"])
-            osd["param_groups"].append(group)
-        options = StateDictOptions(full_state_dict=True, strict=False)
-        set_model_state_dict(model, weights, options=options)
-        set_optimizer_state_dict(model, optimizer, osd, options=options)
-    except (KeyError, TypeError, ValueError, RuntimeError) as err:
-        raise FastSNNError(f"{state_source}: the checkpoint does not fit this sharded model "
-                           f"({type(err).__name__}: {err})") from None
+    params = dict(model.named_parameters())
+    tensors = {**params, **dict(model.named_buffers())}
+    for name, full in weights.items():
+        target = tensors.get(name)
+        if target is None or tuple(target.shape) != tuple(full.shape):
+            raise FastSNNError(f"{weights_source}: {name} has shape {tuple(full.shape)}, the model "
+                               f"{'has no such tensor' if target is None else f'expects {tuple(target.shape)}'}")
+    slots: dict[str, dict[str, torch.Tensor]] = {}
+    for key, tensor in state.items():
+        if key.startswith(OPTIMIZER_PREFIX):
+            name, _, slot = key[len(OPTIMIZER_PREFIX):].rpartition(".")
+            if name not in params:
+                raise FastSNNError(f"{state_source}: tensor {key!r} belongs to parameter {name!r}, which the model "
+                                   "does not have")
+            slots.setdefault(name, {})[slot] = tensor
+    with torch.no_grad():
+        for name, full in weights.items():
+            _copy_into(tensors[name], full)
+        by_param = {id(p): n for n, p in params.items()}
+        for group, saved in zip(optimizer.param_groups, optimizer_meta.get("param_groups") or []):
+            group.update({k: tuple(v) if k == "betas" else v for k, v in saved.items() if k != "params"})
+            for p in group["params"]:
+                name = by_param[id(p)]
+                if name in slots:
+                    optimizer.state[p] = {slot: (_shard_like(p, t) if t.dim() else t.clone())
+                                          for slot, t in slots[name].items()}
+                    optimizer.state[p].update((optimizer_meta.get("scalars") or {}).get(name, {}))
+
+
+def _shard_like(param: torch.Tensor, full: torch.Tensor) -> torch.Tensor:
+    """``full`` laid out as ``param`` (this process's shard of a DTensor; else a copy on its device)."""
+    if hasattr(param, "device_mesh"):
+        from torch.distributed.tensor import distribute_tensor
+
+        return distribute_tensor(full.to(param.dtype).to(param.device), param.device_mesh, param.placements,
+                                 src_data_rank=None)  # every process slices its own part: no communication
+    return full.to(device=param.device, dtype=param.dtype).clone()
+
+
+def _copy_into(target: torch.Tensor, full: torch.Tensor) -> None:
+    shard = _shard_like(target, full)
+    if hasattr(target, "to_local"):
+        target.to_local().copy_(shard.to_local())
+    else:
+        target.copy_(shard)
