@@ -9,8 +9,9 @@ one run, with one thread count:
   decoding cache ``cache_chunk`` tokens at a time (so an int8 KV cache counts);
 - the ``.snn`` file size, and the decoding cache's bytes (all layers, and the SWA rings alone) at
   batch 1;
-- decode latency (median ms per token over ``decode_tokens`` greedy steps) after prefilling
-  ``prefixes`` tokens of the validation text (the model is rebuilt with a ``max_seq_len`` that fits).
+- decode latency (median ms per token over ``decode_tokens`` greedy steps, the variants taking
+  turns at each step) after prefilling ``prefixes`` tokens of the validation text (the model is
+  rebuilt with a ``max_seq_len`` that fits).
 """
 
 from __future__ import annotations
@@ -78,18 +79,26 @@ def make_variant(base: torch.nn.Module, variant: str, max_seq_len: int | None = 
     return model
 
 
-def decode_ms_per_token(model: torch.nn.Module, prefix: torch.Tensor, tokens: int) -> float:
-    """Prefill ``prefix [1, P]``, then decode ``tokens`` greedy tokens one at a time: the median ms per token."""
-    times = []
+def decode_ms_per_token(models: dict[str, torch.nn.Module], prefix: torch.Tensor, tokens: int) -> dict[str, float]:
+    """Prefill ``prefix [1, P]`` into each model's cache, then decode ``tokens`` greedy tokens one at a
+    time, the models taking turns at each step (so that load from other processes hits all alike):
+    the median ms per token of each model."""
+    state, times = {}, {name: [] for name in models}
     with torch.no_grad():
-        cache = model.init_cache(1)
-        logits = model.prefill(prefix, cache)
-        for _ in range(tokens + 2):  # the first two are warm-up
-            next_id = logits[:, -1:].argmax(-1)
-            start = time.perf_counter()
-            logits = model(next_id, cache=cache)
-            times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times[2:])
+        for name, model in models.items():
+            cache = model.init_cache(1)
+            state[name] = (cache, model.prefill(prefix, cache))
+        for step in range(tokens + 2):  # the first two are warm-up
+            for name, model in models.items():
+                cache, logits = state[name]
+                next_id = logits[:, -1:].argmax(-1)
+                start = time.perf_counter()
+                logits = model(next_id, cache=cache)
+                elapsed = time.perf_counter() - start
+                state[name] = (cache, logits)
+                if step >= 2:
+                    times[name].append(elapsed)
+    return {name: 1000 * statistics.median(values) for name, values in times.items()}
 
 
 class DeployBenchmark(Benchmark):
@@ -141,27 +150,30 @@ class DeployBenchmark(Benchmark):
                 raise FastSNNError(f"the validation text has {len(val):,} tokens, fewer than the prefix or cached_tokens "
                                    f"{max(*p.prefixes, p.cached_tokens):,}")
             rows: list[dict[str, Any]] = []
+            long_models = {}
             with tempfile.TemporaryDirectory() as tmp:
                 for variant in p.variants:
-                    progress(f"deploy: {variant}")
+                    progress(f"deploy: {variant}: loss, file, cache")
                     model = make_variant(base, variant)
                     loss = validation_loss(model, batches)
                     file_bytes = write_snn(model, Path(tmp) / f"{variant}.snn", tokenizer=tokenizer.to_dict()).stat().st_size
-                    long_model = make_variant(base, variant, max_seq_len=longest)
+                    long_models[variant] = long_model = make_variant(base, variant, max_seq_len=longest)
                     cache = long_model.init_cache(1)
-                    row: dict[str, Any] = {
+                    rows.append({
                         "variant": variant,
                         "val_loss": round(loss, 4),
                         "cached_loss": round(cached_loss(long_model, val[None, : p.cached_tokens], p.cache_chunk), 4),
                         "file_bytes": file_bytes,
                         "cache_bytes": cache.nbytes(),
                         "swa_cache_bytes": sum(c.nbytes() for c in cache.layers if hasattr(c, "ring_k")),
-                    }
-                    for prefix in p.prefixes:
-                        row[f"decode_ms@{prefix}"] = round(decode_ms_per_token(long_model, val[None, :prefix],
-                                                                               p.decode_tokens), 3)
-                    row["threads"] = torch.get_num_threads()
-                    rows.append(row)
+                    })
+            for prefix in p.prefixes:
+                progress(f"deploy: decoding after {prefix} tokens (variants in turn)")
+                timings = decode_ms_per_token(long_models, val[None, :prefix], p.decode_tokens)
+                for row in rows:
+                    row[f"decode_ms@{prefix}"] = round(timings[row["variant"]], 3)
+            for row in rows:
+                row["threads"] = torch.get_num_threads()
             reference = next((r for r in rows if r["variant"] == "fp32"), rows[0])
             for row in rows:
                 row["loss_vs_fp32_%"] = round(100 * (row["val_loss"] / reference["val_loss"] - 1), 3)
