@@ -148,12 +148,17 @@ class Int8Linear(nn.Module):
         if x.shape[-1] != self.in_features:
             raise FastSNNError(f"Int8Linear expects inputs [..., {self.in_features}], got shape {tuple(x.shape)}")
         rows = max(1, BLOCK_ELEMENTS // max(1, self.in_features))
-        if rows >= self.out_features:
-            out = F.linear(x, self.dequantize(dtype=x.dtype))
-        else:  # one block of output rows at a time: the float temporary stays small
-            out = torch.cat([F.linear(x, self.dequantize(slice(r, r + rows), x.dtype))
-                             for r in range(0, self.out_features, rows)], dim=-1)
+        blocks = [slice(r, r + rows) for r in range(0, self.out_features, rows)]  # the float temporary stays small
+        out = torch.cat([self._block(x, block) for block in blocks], dim=-1) if len(blocks) > 1 else \
+            self._block(x, slice(None))
         return out + self.bias.to(out.dtype) if self.bias is not None else out
+
+    def _block(self, x: torch.Tensor, rows: slice) -> torch.Tensor:
+        """``x Wᵀ`` for output ``rows``: per channel ``(x qᵀ) ⊙ s`` (the scale on the small output,
+        not on the weight), per group ``x (q ⊙ s)ᵀ``."""
+        if self.scale.shape[-1] == 1:
+            return F.linear(x, self.qweight[rows].to(x.dtype)) * self.scale[rows, 0].to(x.dtype)
+        return F.linear(x, self.dequantize(rows, x.dtype))
 
     def _forward_counts(self, x: SpikeTensor) -> torch.Tensor | None:
         """The int8 × int8 path, or None where it does not apply (then the dense path runs)."""
