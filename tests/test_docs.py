@@ -58,8 +58,8 @@ def test_pipeline_page_covers_every_stage():
     text = (DOCS / "pipeline.md").read_text(encoding="utf-8")
     assert re.findall(r"^## \d\. (\w+)", text, re.M) == ["Build", "Train", "Convert", "Export", "Scope"]
     argvs = [argv for lang, body in blocks(text) if lang == "bash" for argv in commands(body)]
-    assert [argv[:2] for argv in argvs] == [["fastsnn", "validate"], ["fastsnn", "train"], ["fastsnn", "generate"],
-                                            ["fastsnn", "export"], ["fastsnn", "generate"]]
+    assert [argv[1] for argv in argvs] == ["validate", "train", "generate", "eval", "export", "export", "inspect",
+                                           "generate"]
 
 
 def shorten(argv: list[str]) -> list[str]:
@@ -94,9 +94,11 @@ def test_pipeline_page_runs_as_written(tmp_path, monkeypatch):
             assert result.returncode == 0, f"{shlex.join(run)} exited {result.returncode}:\n{result.stderr}"
             outputs.append(result.stdout)
     assert outputs[0].startswith("examples/tinyshakespeare.toml: OK")
-    assert outputs[2].startswith("ROMEO:") and outputs[4].startswith("ROMEO:")
+    assert outputs[2].startswith("ROMEO:") and outputs[7].startswith("ROMEO:")
+    assert "perplexity" in outputs[3]
     assert sorted(p.name for p in (tmp_path / "exported" / "pipeline").iterdir()) == [
         "config.json", "model.safetensors", "tokenizer.json"]
+    assert (tmp_path / "exported" / "pipeline.snn").is_file() and "manifest" in outputs[6]
 
 
 # --- the page generator ---------------------------------------------------------------------
