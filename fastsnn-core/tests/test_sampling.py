@@ -159,7 +159,7 @@ def test_cli_generate_refuses_a_nan_temperature(tmp_path):
     (tmp_path / "t.txt").write_text("hello world. " * 100)
     (tmp_path / "r.toml").write_text('[model]\nvocab_size = 16\nd_model = 8\nn_layers = 1\nn_heads = 2\n'
                                      'max_seq_len = 32\nattention = "cummean"\nneuron = "half"\n'
-                                     "[train]\nmax_steps = 1\nbatch_size = 2\nseq_len = 16\n")
+                                     '[data]\ntokenizer = "char"\n[train]\nmax_steps = 1\nbatch_size = 2\nseq_len = 16\n')
     with use_plugins(make_plugin()):
         runner = CliRunner()
         trained = runner.invoke(cli, ["train", str(tmp_path / "r.toml"), "--data", str(tmp_path / "t.txt"),
