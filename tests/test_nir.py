@@ -141,7 +141,7 @@ def test_exporting_a_language_model_names_what_nir_cannot_carry_and_which_format
     assert "blocks.1.attn (SlidingWindowAttention)" in result.output
     assert "embed (Embedding): NIR has no embedding lookup" in result.output
     assert "blocks.0.ffn.neuron (AdaptiveThresholdNeuron): its threshold adapts per token" in result.output
-    assert "formats that can: folder, safetensors, snn" in result.output
+    assert "formats that can: folder, onnx, safetensors, snn" in result.output
     assert not (tmp_path / "m.nir").exists()
 
 
