@@ -216,6 +216,20 @@ def test_a_norse_style_graph_dt_1e3():
     torch.testing.assert_close(imported(x), expected)
 
 
+def test_a_spikingjelly_style_graph_tau_in_steps():
+    """SpikingJelly's LIFNode (decay_input, hard reset to 0): V ← V + (X − V)/τ with τ in steps —
+    NIR LIF(tau=τ, r=1, v_leak=0) at dt = 1, so β = 1 − 1/τ and the input gain is 1/τ."""
+    tau = 2.0
+    layers = random_layers([4, 6, 3], seed=2)
+    graph = affine_lif_graph(layers, lambda n: nir.LIF(tau=np.full(n, tau), r=np.ones(n), v_leak=np.zeros(n),
+                                                       v_threshold=np.ones(n), v_reset=np.zeros(n)))
+    imported = from_nir(graph)  # dt defaults to 1
+    x = torch.rand(16, 2, 4) * 3
+    expected = euler_lif(x, layers, 1 - 1 / tau, 1 / tau, 1.0)
+    assert expected.sum() > 0
+    torch.testing.assert_close(imported(x), expected)
+
+
 def test_a_sinabs_style_cnn_graph():
     """Sinabs: Conv2d → IAF (IF, r = 1, dt = 1) → SumPool2d → Flatten → Affine."""
     g = torch.Generator().manual_seed(3)
