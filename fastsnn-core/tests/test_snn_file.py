@@ -89,6 +89,14 @@ def test_the_manifest_records_versions_components_coding_and_member_hashes(snn):
         assert archive.getinfo("model.safetensors").compress_type == zipfile.ZIP_STORED
 
 
+def test_an_event_coding_is_recorded_and_an_unknown_one_named(tmp_path):
+    path = write_snn(toy_model(), tmp_path / "m.snn", coding="unit")
+    assert read_snn(path).manifest["spike_coding"]["event_coding"] == "unit"
+    with pytest.raises(fastsnn.FastSNNError, match="did you mean 'unit'"):
+        write_snn(toy_model(), tmp_path / "n.snn", coding="unti")
+    assert not (tmp_path / "n.snn").exists()
+
+
 def test_the_same_model_gives_the_same_bytes(tmp_path):
     a = write_snn(toy_model(), tmp_path / "a.snn").read_bytes()
     b = write_snn(toy_model(), tmp_path / "b.snn").read_bytes()
