@@ -126,7 +126,13 @@ def run(variant: str, seed: int, out: Path, steps: int, second_text: Path | None
     n_params = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
     config = TrainConfig(**{**TRAIN, "max_steps": steps}, seed=seed)
     logs: list[dict] = []
-    trainer = Trainer(model, config, callbacks=[logs.append])
+
+    def log(record: dict) -> None:
+        logs.append(record)
+        print(f"  {variant} seed {seed} step {record['step']}: loss {record['loss']:.4f} "
+              f"({record['tokens_per_s']:.0f} tok/s)", flush=True)
+
+    trainer = Trainer(model, config, callbacks=[log])
     start = time.perf_counter()
     trainer.fit(data.random_windows("train", config.batch_size, config.seq_len, seed=seed))
     seconds = time.perf_counter() - start
