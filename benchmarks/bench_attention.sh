@@ -7,6 +7,10 @@
 # Needs fastsnn-core, fastsnn-attention and fastsnn-neurons installed (the model's FFN spikes
 # through adaptive_threshold); FASTSNN=/path/to/fastsnn picks the CLI. Rows are also written as
 # JSON to $BENCH_OUT (default /tmp).
+#
+# Threads: the fastsnn command sets OMP_WAIT_POLICY=PASSIVE before torch starts unless you set it
+# (fastsnn_runtime; BENCHMARKS.md "Thread policy"); each benchmark's `threads` setting picks the
+# torch thread count. Sections measured before that policy existed ran with OpenMP's default.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FASTSNN="${FASTSNN:-fastsnn}"

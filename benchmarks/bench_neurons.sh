@@ -6,6 +6,10 @@
 #   BENCH_VENV=/work/benchvenv benchmarks/bench_neurons.sh --set repeats=50
 #
 # SpikingJelly and snnTorch live only in this separate venv; FastSNN never depends on them.
+#
+# Threads: `python -m fastsnn` sets OMP_WAIT_POLICY=PASSIVE before torch starts unless you set it
+# (fastsnn_runtime; BENCHMARKS.md "Thread policy"), also in a venv whose `fastsnn` script predates
+# that; `threads=2` picks the torch thread count.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${BENCH_VENV:-$HOME/.cache/fastsnn-bench-venv}"
@@ -16,4 +20,4 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$VENV/bin/pip" install -q --no-deps -r benchmarks/requirements-bench.txt
   "$VENV/bin/pip" install -q -e fastsnn-core -e fastsnn-neurons
 fi
-FASTSNN_LOAD_PLUGINS=neurons "$VENV/bin/fastsnn" bench neurons --set threads=2 --output "$OUT" "$@"
+FASTSNN_LOAD_PLUGINS=neurons "$VENV/bin/python" -m fastsnn bench neurons --set threads=2 --output "$OUT" "$@"
