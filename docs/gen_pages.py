@@ -134,7 +134,9 @@ def kind_page(kind: fastsnn.Kind, specs: list) -> str:
         out.append("No installed package registers a component of this kind.\n")
     for spec in specs:
         out.append(f"## `{spec.name}`\n")
-        out.append(f"{spec.description}\n")
+        doc = inspect.getdoc(spec.factory) or ""
+        if not doc.startswith(spec.description):  # else the docstring below opens with it
+            out.append(f"{spec.description}\n")
         out.append(f"*From plugin `{spec.plugin}` ({spec.distribution} {spec.version}); "
                    f"`{spec.qualified_name}` names it if another plugin registers the same name.*\n")
         out.append("**Params**\n")
