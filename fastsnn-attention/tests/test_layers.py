@@ -130,13 +130,13 @@ def test_window_must_be_positive(window):
 @pytest.mark.parametrize("name", ["linear", "gla", "swa", "softmax", "hybrid_par"])
 def test_heads_must_divide_d_model(name):
     with pytest.raises(FastSNNError, match=r"n_heads=5 does not divide d_model=48; pick n_heads among \[1, 2, 3, 4, 6"):
-        fastsnn.create("attention", name, d_model=48, n_heads=5, layer_idx=3)
+        fastsnn.create("attention", name, d_model=48, n_heads=5, layer_idx=3, max_seq_len=64)
 
 
 @pytest.mark.parametrize("name", ["linear", "gla", "swa", "softmax"])
 def test_kv_heads_must_divide_heads(name):
     with pytest.raises(FastSNNError, match=rf"{name} attention \(layer 2\): n_kv_heads=3 does not divide n_heads=4"):
-        fastsnn.create("attention", name, d_model=48, n_heads=4, layer_idx=2, n_kv_heads=3)
+        fastsnn.create("attention", name, d_model=48, n_heads=4, layer_idx=2, n_kv_heads=3, max_seq_len=64)
 
 
 def test_unknown_feature_map_is_a_param_error_with_did_you_mean():

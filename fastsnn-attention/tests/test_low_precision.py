@@ -167,7 +167,7 @@ def test_layers_on_large_activations_are_finite_and_match_fp32(dtype: torch.dtyp
     # Softmax layers get ~3: with larger scores the rounding of q and k to the dtype (not done in
     # the fp32 reference) moves a peaked softmax by more than the output's rounding.
     torch.manual_seed(0)
-    layer = fastsnn.create("attention", name, d_model=256, n_heads=4, **params).to(dtype)
+    layer = fastsnn.create("attention", name, d_model=256, n_heads=4, max_seq_len=512, **params).to(dtype)
     reference = copy.deepcopy(layer).float()  # the same (rounded) weights, in fp32
     x = (randn(1, 512, 256, scale=scale, seed=9) + scale / 2).to(dtype)
     with torch.no_grad():
@@ -182,7 +182,7 @@ def test_layers_on_large_activations_are_finite_and_match_fp32(dtype: torch.dtyp
 
 @HALF
 def test_rope_rotates_in_fp32_at_long_positions(dtype: torch.dtype) -> None:
-    rope = fastsnn.create("attention", "softmax", d_model=256, n_heads=4).rope
+    rope = fastsnn.create("attention", "swa", d_model=256, n_heads=4).rope
     x = randn(1, 4, 64, 64, scale=100).to(dtype)
     for offset in (0, 4000):
         assert_within_ulps(rope(x, offset), rope(x.float(), offset), dtype)

@@ -12,7 +12,7 @@ from fastsnn_attention.benchmarks.measure import peak_memory_bytes
 from fastsnn_attention.layouts import HybridAltParams, hybrid_alt
 
 FEATURE_MAPS = {("feature_map", name) for name in ("relu", "elu1", "softplus", "relu2", "identity")}
-CONTEXT = {"attention": {"d_model": 16, "n_heads": 2}, "layout": {"n_layers": 3}, "feature_map": {}, "benchmark": {}}
+CONTEXT = {"attention": {"d_model": 16, "n_heads": 2, "max_seq_len": 64}, "layout": {"n_layers": 3}, "feature_map": {}, "benchmark": {}}
 
 
 def test_components_are_registered_under_their_kinds():

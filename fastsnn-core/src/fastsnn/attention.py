@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 from abc import abstractmethod
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -49,6 +49,20 @@ class LayerCache:
         """Bytes held by this cache's tensors."""
         return sum(t.numel() * t.element_size() for t in vars(self).values() if isinstance(t, torch.Tensor))
 
+    def bytes_per_token(self) -> int:
+        """Bytes this cache grows by for each token it consumes (all sequences of the batch).
+
+        ``0`` (the default) for a state whose size does not depend on the sequence (linear
+        attention's sums, a sliding-window ring); a cache that keeps every token (softmax keys and
+        values) returns its per-token size, so a caller can see how memory will grow before a long
+        prefill.
+        """
+        return 0
+
+    def reserve(self, total_tokens: int) -> None:
+        """Make room for ``total_tokens`` tokens in all (seen ones included), so that consuming them
+        does not reallocate. A no-op for constant-size state (the default)."""
+
 
 class AttentionBase(Component, nn.Module):
     """Base class of registered token mixers (kind ``attention``).
@@ -60,11 +74,19 @@ class AttentionBase(Component, nn.Module):
     :param d_model: residual stream width (input and output feature size).
     :param n_heads: query heads.
     :param layer_idx: position of the layer in the model (for error messages and layouts).
-    :param max_seq_len: longest sequence accepted (cached + new tokens); ``None``: no limit.
+    :param max_seq_len: longest sequence accepted (cached + new tokens); ``None``: no limit (refused
+        by a layer that declares :attr:`needs_max_seq_len`).
     """
 
     #: the cache class :meth:`init_cache` returns, checked by :meth:`check_cache`
     cache_class: type[LayerCache] = LayerCache
+
+    #: Why this kind of layer needs a sequence limit, or ``None`` (the default) when it needs none:
+    #: its state does not grow with the sequence (linear attention, GLA, a sliding-window ring) and
+    #: positions are computed on the fly (RoPE). A layer that needs one (a KV cache that keeps every
+    #: token, a learned position table) sets a short reason, e.g. ``"its KV cache keeps every token"``:
+    #: it then refuses ``max_seq_len=None`` at construction, and every "too long" error quotes it.
+    needs_max_seq_len: ClassVar[str | None] = None
 
     def __init__(self, d_model: int, n_heads: int, layer_idx: int = 0, max_seq_len: int | None = None, *,
                  params: Params | Mapping[str, Any] | None = None, **values: Any) -> None:
@@ -76,6 +98,12 @@ class AttentionBase(Component, nn.Module):
         if max_seq_len is not None and (isinstance(max_seq_len, bool) or not isinstance(max_seq_len, int)
                                         or max_seq_len <= 0):
             raise FastSNNError(f"{type(self).__name__}: max_seq_len must be a positive int or None, got {max_seq_len!r}")
+        if max_seq_len is None and self.needs_max_seq_len:
+            raise FastSNNError(
+                f"{type(self).__name__} (layer {layer_idx}) needs max_seq_len: {self.needs_max_seq_len}; set "
+                "max_seq_len in the model config to the longest sequence (prompt + generated tokens) it must "
+                "hold, or use layers that need no limit (linear, gla, swa, the hybrid_alt layout)"
+            )
         self.d_model, self.n_heads, self.layer_idx, self.max_seq_len = d_model, n_heads, layer_idx, max_seq_len
 
     @abstractmethod
@@ -137,9 +165,11 @@ class AttentionBase(Component, nn.Module):
                 )
             start = cache.seen
         if self.max_seq_len is not None and start + time > self.max_seq_len:
+            why = (f" ({self.needs_max_seq_len})" if self.needs_max_seq_len else
+                   " (this layer needs no limit: leave max_seq_len unset to lift it)")
             raise FastSNNError(
-                f"{name}: sequence too long: {start} cached + {time} new tokens > max_seq_len={self.max_seq_len}; "
-                "raise max_seq_len in the model config or start a new cache"
+                f"{name} (layer {self.layer_idx}): sequence too long: {start} cached + {time} new tokens > "
+                f"max_seq_len={self.max_seq_len}{why}; raise max_seq_len in the model config or start a new cache"
             )
         return start
 

@@ -29,6 +29,13 @@ class HybridParallelCache(LayerCache):
     def nbytes(self) -> int:
         return self.linear.nbytes() + self.swa.nbytes()
 
+    def bytes_per_token(self) -> int:
+        return self.linear.bytes_per_token() + self.swa.bytes_per_token()
+
+    def reserve(self, total_tokens: int) -> None:
+        self.linear.reserve(total_tokens)
+        self.swa.reserve(total_tokens)
+
 
 class HybridParallelAttention(AttentionBase):
     """Linear attention and SWA in parallel in one layer, each normalised, then mixed (SpikingBrain-76B)."""

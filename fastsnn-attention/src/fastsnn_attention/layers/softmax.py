@@ -17,8 +17,9 @@ class KVCache(LayerCache):
     """Keys and values of every token seen: ``keys [B, Hkv, capacity, D]``, ``values``; grows on demand.
 
     Capacity at least doubles when it grows (capped at ``max_seq_len``), so appending one token
-    is amortised O(1). :meth:`nbytes` counts the keys and values of the tokens seen (the state
-    the sequence needs); :meth:`capacity_nbytes` what is allocated.
+    is amortised O(1); :meth:`reserve` allocates a known total at once (a prefill, ``generate``).
+    :meth:`nbytes` counts the keys and values of the tokens seen (the state the sequence needs);
+    :meth:`capacity_nbytes` what is allocated; :meth:`bytes_per_token` the growth per token.
     """
 
     def __init__(self, batch_size: int, owner: Any, keys: torch.Tensor, values: torch.Tensor,
@@ -27,8 +28,26 @@ class KVCache(LayerCache):
         self.keys, self.values, self.max_len = keys, values, max_len
 
     def nbytes(self) -> int:
-        per_token = self.keys[:, :, :1].numel() * self.keys.element_size()
-        return 2 * per_token * self.seen
+        return self.bytes_per_token() * self.seen
+
+    def bytes_per_token(self) -> int:
+        """Keys and values of one more token, all sequences of the batch."""
+        batch, heads, _, dim = self.keys.shape
+        return 2 * batch * heads * dim * self.keys.element_size()
+
+    def reserve(self, total_tokens: int) -> None:
+        """Allocate room for ``total_tokens`` (capped at ``max_len``) now, keeping the tokens seen."""
+        if self.max_len is not None:
+            total_tokens = min(total_tokens, self.max_len)
+        if total_tokens > self.keys.shape[2]:
+            self._grow(total_tokens)
+
+    def _grow(self, capacity: int) -> None:
+        grown = [torch.zeros(*t.shape[:2], capacity, t.shape[3], device=t.device, dtype=t.dtype)
+                 for t in (self.keys, self.values)]
+        for new, old in zip(grown, (self.keys, self.values)):
+            new[:, :, : self.seen] = old[:, :, : self.seen]
+        self.keys, self.values = grown
 
     def capacity_nbytes(self) -> int:
         """Bytes allocated for keys and values (at least :meth:`nbytes`)."""
@@ -41,11 +60,7 @@ class KVCache(LayerCache):
             capacity = max(end, 2 * self.keys.shape[2])
             if self.max_len is not None:
                 capacity = max(end, min(capacity, self.max_len))
-            grown = [torch.zeros(*t.shape[:2], capacity, t.shape[3], device=t.device, dtype=t.dtype)
-                     for t in (self.keys, self.values)]
-            for new, old in zip(grown, (self.keys, self.values)):
-                new[:, :, : self.seen] = old[:, :, : self.seen]
-            self.keys, self.values = grown
+            self._grow(capacity)
         self.keys[:, :, self.seen : end] = k.to(self.keys.dtype)
         self.values[:, :, self.seen : end] = v.to(self.values.dtype)
         return self.keys[:, :, :end], self.values[:, :, :end]
@@ -56,6 +71,7 @@ class SoftmaxAttention(ProjectedAttention):
 
     kernel_name = "softmax"
     cache_class = KVCache
+    needs_max_seq_len = "its KV cache keeps the keys and values of every token (max_seq_len is its budget)"
 
     class Params(ProjectedAttention.Params):
         rope_base: float = Field(10000.0, gt=0, description="RoPE frequency base")

@@ -167,8 +167,8 @@ def _train(run, config: Path, train_cfg: TrainConfig, data_cfg: DataConfig, data
                + f" ({val['tokens']:,} tokens)")
     click.echo(f"checkpoint: {step_dir}")
     saved_model = from_pretrained(step_dir)  # what was written (also whole when training was sharded)
-    prompt = torch.from_numpy(corpus.val[: min(16, len(corpus.val), run.model.max_seq_len - 1)].astype("int64"))[None]
-    new_tokens = min(64, run.model.max_seq_len - prompt.shape[1])
+    prompt = torch.from_numpy(corpus.val[: min(16, len(corpus.val), (run.model.max_seq_len or 80) - 1)].astype("int64"))[None]
+    new_tokens = min(64, (run.model.max_seq_len or 80) - prompt.shape[1])
     sample = saved_model.generate(prompt, max_new_tokens=new_tokens, temperature=0.8, top_k=20,
                                   generator=torch.Generator().manual_seed(0))
     click.echo("sample: " + json.dumps(decode_lenient(corpus.tokenizer, sample[0]), ensure_ascii=False))
@@ -195,28 +195,110 @@ def _stop_message_on_sigterm(ctx, out: Path):
 
 @click.command()
 @click.argument("checkpoint", type=click.Path(path_type=Path))
-@click.option("--prompt", required=True, help="Text to continue (encoded with the checkpoint's tokenizer).")
+@click.option("--prompt", help="Text to continue (encoded with the checkpoint's tokenizer); prints prompt + continuation.")
+@click.option("--prompt-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Read the prompt from this UTF-8 text file instead, of any length: it is streamed into the "
+                   "cache in chunks (memory independent of its length for hybrid layouts); prints only the "
+                   "continuation, and a prefill report on stderr.")
+@click.option("--prefill-chunk", default=512, show_default=True, type=click.IntRange(1),
+              help="Prompt tokens per prefill chunk.")
 @click.option("--max-new-tokens", default=100, show_default=True, type=click.IntRange(0))
 @click.option("--temperature", default=0.8, show_default=True, type=click.FloatRange(0))
 @click.option("--top-k", type=click.IntRange(1))
 @click.option("--top-p", type=click.FloatRange(0, 1, min_open=True))
 @click.option("--seed", default=0, show_default=True, type=int)
-def generate(checkpoint: Path, prompt: str, max_new_tokens: int, temperature: float, top_k: int | None,
-             top_p: float | None, seed: int) -> None:
-    """Continue PROMPT with the model saved at CHECKPOINT — a run or model folder, or a .snn file —
-    (prefill, then decode from the cache)."""
+def generate(checkpoint: Path, prompt: str | None, prompt_file: Path | None, prefill_chunk: int, max_new_tokens: int,
+             temperature: float, top_k: int | None, top_p: float | None, seed: int) -> None:
+    """Continue a prompt (--prompt TEXT or --prompt-file FILE) with the model saved at CHECKPOINT — a
+    run or model folder, or a .snn file — (streamed prefill, then decode from the cache)."""
     from fastsnn.loading import load_with_tokenizer
 
+    if (prompt is None) == (prompt_file is None):
+        raise click.UsageError("give the prompt as exactly one of --prompt TEXT or --prompt-file FILE")
     model, tokenizer = load_with_tokenizer(checkpoint)
     if tokenizer is None:
         raise FastSNNError(f"{checkpoint} was saved without a tokenizer (tokenizer.json), so text cannot be encoded; "
                            "export it from a run folder trained on text")
-    ids = tokenizer.encode(prompt).unsqueeze(0)
-    if ids.shape[1] == 0:
-        raise FastSNNError("--prompt is empty; give at least one character")
-    out = model.generate(ids, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
-                         generator=torch.Generator().manual_seed(seed))
-    click.echo(decode_lenient(tokenizer, out[0]))
+    generator = torch.Generator().manual_seed(seed)
+    if prompt is not None:
+        ids = tokenizer.encode(prompt).unsqueeze(0)
+        if ids.shape[1] == 0:
+            raise FastSNNError("--prompt is empty; give at least one character")
+        out = model.generate(ids, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
+                             prefill_chunk=prefill_chunk, generator=generator)
+        click.echo(decode_lenient(tokenizer, out[0]))
+        return
+    ids = read_prompt_file(prompt_file, tokenizer).unsqueeze(0)  # (1, T)
+    new = stream_prompt(model, ids, prefill_chunk, max_new_tokens, temperature, top_k, top_p, generator)
+    click.echo(decode_lenient(tokenizer, new[0]))
+
+
+def read_prompt_file(path: Path, tokenizer) -> torch.Tensor:
+    """The token ids ``[T]`` of a UTF-8 text file, with errors that say what is wrong and where.
+
+    :raises FastSNNError: the file is empty, is not UTF-8 text (an undecodable byte or a NUL byte,
+        with its offset), or has a character the char tokenizer does not know (line and column).
+    """
+    raw = path.read_bytes()
+    if not raw:
+        raise FastSNNError(f"--prompt-file {path} is empty; give a text file with at least one character")
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        raise FastSNNError(f"--prompt-file {path} is not text: it has a NUL byte at offset {nul} (a binary file?); "
+                           "give a UTF-8 text file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise FastSNNError(f"--prompt-file {path} is not UTF-8 text: byte 0x{raw[err.start]:02x} at offset "
+                           f"{err.start} cannot be decoded; convert it to UTF-8 (e.g. iconv -t utf-8)") from None
+    chars = getattr(tokenizer, "chars", None)  # the char tokenizer's vocabulary; byte and BPE read any text
+    if chars is not None:
+        known = set(chars)
+        unknown = sorted(set(text) - known)
+        if unknown:
+            first = next(i for i, c in enumerate(text) if c not in known)
+            line = text.count("\n", 0, first) + 1
+            column = first - (text.rfind("\n", 0, first) + 1) + 1
+            shown = ", ".join(repr(c) for c in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+            raise FastSNNError(
+                f"--prompt-file {path}: character {text[first]!r} (U+{ord(text[first]):04X}) at line {line}, column "
+                f"{column} is not in the model's tokenizer vocabulary of {tokenizer.vocab_size} characters "
+                f"({len(unknown)} unknown in all: {shown}); remove or replace them, or use a model trained with "
+                "the byte tokenizer"
+            )
+    return tokenizer.encode(text)
+
+
+def stream_prompt(model, ids: torch.Tensor, chunk: int, max_new_tokens: int, temperature: float, top_k: int | None,
+                  top_p: float | None, generator: torch.Generator) -> torch.Tensor:
+    """Prefill ``ids (1, T)`` chunk by chunk (progress and a report on stderr), then decode: ``(1, new)``."""
+    import time
+
+    total = ids.shape[1] + max(0, max_new_tokens - 1)
+    limit = model.length_limit()
+    if limit is not None and total > limit[0]:
+        raise FastSNNError(f"--prompt-file has {ids.shape[1]:,} tokens + {max_new_tokens} new tokens, more than "
+                           f"max_seq_len={limit[0]:,} ({limit[1]}); shorten the prompt or ask for fewer tokens")
+    cache = model.init_cache(1)
+    cache.reserve(total)
+    started = time.perf_counter()
+    last_report = [started]
+
+    def progress(done: int) -> None:
+        now = time.perf_counter()
+        if now - last_report[0] >= 5 and done < ids.shape[1]:
+            last_report[0] = now
+            click.echo(f"prefill: {done:,}/{ids.shape[1]:,} tokens ({done / (now - started):,.0f} tokens/s)", err=True)
+
+    logits = model.prefill(ids, cache, chunk_size=chunk, progress=progress)
+    seconds = time.perf_counter() - started
+    growth = cache.bytes_per_token()
+    memory = (f"cache {cache.nbytes() / 2**20:,.1f} MiB, growing {growth:,} bytes per token (layers that keep "
+              "every token: softmax KV)" if growth else
+              f"cache {cache.nbytes() / 2**20:,.1f} MiB, constant (no layer keeps every token)")
+    click.echo(f"prefill: {ids.shape[1]:,} tokens in chunks of {min(chunk, ids.shape[1]):,}, {seconds:.2f} s "
+               f"({ids.shape[1] / seconds:,.0f} tokens/s); {memory}", err=True)
+    return model.decode(logits[:, -1], cache, max_new_tokens, temperature, top_k, top_p, generator)
 
 
 @click.command()

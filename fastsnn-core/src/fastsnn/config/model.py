@@ -38,7 +38,11 @@ class ModelConfig(BaseModel):
     n_layers: int = Field(2, gt=0, description="number of blocks")
     n_heads: int = Field(4, gt=0, description="attention heads per layer")
     d_ff: int | None = Field(None, gt=0, description="FFN hidden width (default 4·d_model)")
-    max_seq_len: int = Field(2048, gt=0, description="longest sequence the model accepts")
+    max_seq_len: int | None = Field(
+        None, gt=0,
+        description="longest sequence (prompt + generated tokens) the model accepts; unset: no limit, which "
+        "layers whose state does not grow allow (linear, gla, swa, hybrid_alt); a layer that keeps every "
+        "token (softmax's KV cache) needs it set and says so")
     attention: AttentionSpec = Field(
         "hybrid_alt",
         description="one attention kernel for all layers, a layout name (hybrid_alt), or one entry per layer",

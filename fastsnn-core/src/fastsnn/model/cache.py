@@ -17,7 +17,8 @@ class ModelCache:
     owner_id: int
     seen: int = 0
 
-    def check(self, owner_id: int, batch_size: int, new_tokens: int, max_seq_len: int) -> None:
+    def check(self, owner_id: int, batch_size: int) -> None:
+        """Refuse a cache of another model or batch size (the length is the model's to check)."""
         if owner_id != self.owner_id:
             raise FastSNNError("this cache was made by another model; call model.init_cache(batch_size) on this model")
         if batch_size != self.batch_size:
@@ -25,12 +26,17 @@ class ModelCache:
                 f"cache was made for batch size {self.batch_size} but input has batch size {batch_size}; "
                 f"call model.init_cache({batch_size})"
             )
-        if self.seen + new_tokens > max_seq_len:
-            raise FastSNNError(
-                f"sequence too long: cache holds {self.seen} tokens and {new_tokens} more were given, "
-                f"but max_seq_len is {max_seq_len}"
-            )
 
     def nbytes(self) -> int:
         """Bytes of state held for this batch (all layers)."""
         return sum(layer.nbytes() for layer in self.layers)
+
+    def bytes_per_token(self) -> int:
+        """Bytes the cache grows by per token consumed (``0`` when every layer's state is constant-size;
+        softmax layers add their keys and values)."""
+        return sum(layer.bytes_per_token() for layer in self.layers)
+
+    def reserve(self, total_tokens: int) -> None:
+        """Make room for ``total_tokens`` tokens in every layer that keeps them (no reallocation later)."""
+        for layer in self.layers:
+            layer.reserve(total_tokens)

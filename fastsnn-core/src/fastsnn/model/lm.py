@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from pydantic import ValidationError
 from torch import nn
 from torch.nn import functional as F
 
+from fastsnn.attention import AttentionBase
 from fastsnn.config.model import ModelConfig
 from fastsnn.config.refs import ComponentRef
 from fastsnn.errors import FastSNNError, format_validation_error
 from fastsnn.model.cache import ModelCache
+from fastsnn.model.memory import check_prefill_memory
 from fastsnn.model_folder import load_into, missing_component_hint, read_model_folder, save_model_folder
 
 
@@ -48,6 +50,7 @@ class SpikingLM(nn.Module):
         self.apply(self._init_weights)
         if config.tie_embeddings:
             self.head.weight = self.embed.weight
+        self._length_limit = self._find_length_limit()  # layers never change their limit after construction
 
     def save_pretrained(self, directory: str | Path, *, metadata: dict[str, Any] | None = None,
                         tokenizer: dict[str, Any] | None = None) -> Path:
@@ -77,21 +80,72 @@ class SpikingLM(nn.Module):
         layers = [b.attn.init_cache(batch_size, device=param.device, dtype=param.dtype) for b in self.blocks]
         return ModelCache(layers=layers, batch_size=batch_size, owner_id=id(self))
 
+    # -- sequence limit --------------------------------------------------------------------
+    def length_limit(self) -> tuple[int, str] | None:
+        """The longest sequence (cached + new tokens) the model accepts, and why: ``(tokens, reason)``;
+        ``None`` when there is no limit.
+
+        The limit is the smallest ``max_seq_len`` among the attention modules (every layer gets the
+        model config's), found once when the model is built. The reason names a layer that needs it
+        (its :attr:`~fastsnn.attention.AttentionBase.needs_max_seq_len`, e.g. softmax's KV cache)
+        or, when none does, says that the config alone sets it.
+        """
+        return self._length_limit
+
+    def _find_length_limit(self) -> tuple[int, str] | None:
+        best: tuple[int, bool, str] | None = None
+        for name, module in self.named_modules():
+            limit = getattr(module, "max_seq_len", None) if isinstance(module, AttentionBase) else None
+            if limit is None:
+                continue
+            needs = module.needs_max_seq_len
+            if best is None or limit < best[0] or (limit == best[0] and needs and not best[1]):
+                who = (f"{name} ({type(module).__name__}, layer {module.layer_idx}) needs a limit: {needs}" if needs
+                       else "set in the model config; no layer needs a limit: leave max_seq_len unset to lift it")
+                best = (limit, bool(needs), who)
+        return None if best is None else (best[0], best[2])
+
+    def check_length(self, seen: int, new: int) -> None:
+        """Refuse ``new`` tokens after ``seen`` cached ones when that exceeds :meth:`length_limit`
+        (before any work), naming the layer that sets the limit.
+
+        :raises FastSNNError: the sequence is too long.
+        """
+        limit = self.length_limit()
+        if limit is None or seen + new <= limit[0]:
+            return
+        tokens, why = limit
+        if seen == 0:
+            head = f"sequence of {new} tokens is longer than max_seq_len={tokens}"
+        else:
+            head = (f"sequence too long: cache holds {seen} tokens and {new} more were given, "
+                    f"but max_seq_len is {tokens}")
+        raise FastSNNError(f"{head} ({why}); raise max_seq_len in the model config"
+                           + (", or start a new cache" if seen else ""))
+
     # -- forward ----------------------------------------------------------------------------
     def forward(self, input_ids: torch.Tensor, cache: ModelCache | None = None) -> torch.Tensor:
         """``input_ids (B, T)`` → logits ``(B, T, vocab)``. With ``cache``, continue from it and advance it."""
+        return self.head(self.norm(self.hidden(input_ids, cache)))  # (B, T, vocab)
+
+    def hidden(self, input_ids: torch.Tensor, cache: ModelCache | None = None) -> torch.Tensor:
+        """``input_ids (B, T)`` → the last block's output ``(B, T, d_model)`` (before the final norm
+        and the head); with ``cache``, continue from it and advance it.
+
+        :raises FastSNNError: bad ids, a cache of another model or batch size, or a sequence longer
+            than :meth:`length_limit` (checked before any layer runs).
+        """
         input_ids = self.check_ids(input_ids)
         B, T = input_ids.shape
         if cache is not None:
-            cache.check(id(self), B, T, self.config.max_seq_len)
-        elif T > self.config.max_seq_len:
-            raise FastSNNError(f"sequence of {T} tokens is longer than max_seq_len={self.config.max_seq_len}")
+            cache.check(id(self), B)
+        self.check_length(0 if cache is None else cache.seen, T)
         x = self.embed(input_ids)  # (B, T, d)
         for i, block in enumerate(self.blocks):
             x = block(x, None if cache is None else cache.layers[i])
         if cache is not None:
             cache.seen += T
-        return self.head(self.norm(x))  # (B, T, vocab)
+        return x
 
     def check_ids(self, input_ids: torch.Tensor) -> torch.Tensor:
         """Validate token ids ``(B, T)``: a non-empty integer tensor with ``0 <= id < vocab_size``.
@@ -116,21 +170,43 @@ class SpikingLM(nn.Module):
                                f"(ids must be in 0..{self.config.vocab_size - 1}); check the tokenizer")
         return input_ids.long()
 
-    def prefill(self, input_ids: torch.Tensor, cache: ModelCache, chunk_size: int = 512) -> torch.Tensor:
-        """Feed a (long) prompt ``input_ids (B, T)`` into ``cache`` ``chunk_size`` tokens at a time.
+    @torch.no_grad()
+    def prefill(self, input_ids: torch.Tensor, cache: ModelCache, chunk_size: int = 512,
+                progress: Callable[[int], None] | None = None) -> torch.Tensor:
+        """Stream a prompt ``input_ids (B, T)`` of any length into ``cache``, ``chunk_size`` tokens at a time.
 
-        Returns the logits of the last chunk ``(B, min(T, chunk_size), vocab)``; peak activation
-        memory is bounded by the chunk, and the result equals one call on the whole prompt.
+        Each chunk runs through every layer and leaves only the cache behind, so the working memory
+        is that of one chunk whatever ``T`` is: for layers with constant-size state (linear
+        attention, GLA, a sliding-window ring) the peak does not grow with the prompt; a softmax
+        layer's KV cache grows by ``cache.bytes_per_token()`` per token (room for all ``T`` is
+        reserved up front). No autograd graph is kept. The result equals one call
+        ``model(input_ids, cache=cache)`` to float rounding, and decoding continues from ``cache``
+        alike.
+
+        Before any work: the ids, the cache, the length limit (a softmax layer's ``max_seq_len``,
+        named), and the memory one chunk and the KV growth need against the memory available
+        (:func:`fastsnn.model.memory.available_memory_bytes`) are checked.
+
+        :param chunk_size: tokens per chunk (a positive int; 512 by default).
+        :param progress: called with the number of prompt tokens consumed after each chunk.
+        :returns: logits of the last chunk's tokens ``(B, T − chunk_size·⌊(T−1)/chunk_size⌋, vocab)``
+            (the last token's logits are ``[:, -1]``).
+        :raises FastSNNError: any of the checks above failing.
         """
-        if chunk_size <= 0:
-            raise FastSNNError(f"prefill chunk_size must be positive, got {chunk_size}")
-        if input_ids.dim() != 2 or input_ids.shape[1] == 0:
-            raise FastSNNError(f"prefill needs input_ids of shape (batch, time>0), got {tuple(input_ids.shape)}")
-        cache.check(id(self), input_ids.shape[0], input_ids.shape[1], self.config.max_seq_len)
-        logits = None
-        for start in range(0, input_ids.shape[1], chunk_size):
-            logits = self(input_ids[:, start : start + chunk_size], cache=cache)
-        return logits
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size <= 0:
+            raise FastSNNError(f"prefill chunk_size must be a positive number of tokens, got {chunk_size!r}")
+        input_ids = self.check_ids(input_ids)
+        batch, total = input_ids.shape
+        cache.check(id(self), batch)
+        self.check_length(cache.seen, total)
+        check_prefill_memory(self, cache, min(chunk_size, total), total)
+        cache.reserve(cache.seen + total)
+        hidden = None
+        for start in range(0, total, chunk_size):
+            hidden = self.hidden(input_ids[:, start : start + chunk_size], cache=cache)
+            if progress is not None:
+                progress(min(start + chunk_size, total))
+        return self.head(self.norm(hidden))
 
     def loss(self, input_ids: torch.Tensor) -> torch.Tensor:
         """Next-token cross-entropy of ``input_ids (B, T)``."""
@@ -150,34 +226,81 @@ class SpikingLM(nn.Module):
     ) -> torch.Tensor:
         """Append ``max_new_tokens`` sampled tokens to ``input_ids (B, T)``; ``temperature=0`` is greedy.
 
-        The prompt is prefilled in chunks of ``prefill_chunk`` tokens, then tokens are decoded one
-        at a time from the cache.
+        The prompt is streamed into a fresh cache by :meth:`prefill` (chunks of ``prefill_chunk``
+        tokens), then :meth:`decode` samples one token at a time from the cache. Returns
+        ``(B, T + max_new_tokens)``.
+
+        :raises FastSNNError: a bad sampling setting, prompt or chunk size, or a prompt plus new
+            tokens beyond :meth:`length_limit` (before any work, naming the layer).
         """
-        if max_new_tokens < 0:
-            raise FastSNNError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
-        if not temperature >= 0:  # NaN too
-            raise FastSNNError(f"temperature must be a number >= 0 (0 is greedy), got {temperature}")
-        if top_k is not None and top_k <= 0:
-            raise FastSNNError(f"top_k must be positive, got {top_k}")
-        if top_p is not None and not 0 < top_p <= 1:
-            raise FastSNNError(f"top_p must be in (0, 1], got {top_p}")
-        if input_ids.dim() != 2 or input_ids.shape[1] == 0:
-            raise FastSNNError(f"generate needs a prompt of shape (batch, time>0), got {tuple(input_ids.shape)}")
+        check_sampling(max_new_tokens, temperature, top_k, top_p)
+        if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2 or input_ids.shape[1] == 0:
+            shape = tuple(input_ids.shape) if isinstance(input_ids, torch.Tensor) else type(input_ids).__name__
+            raise FastSNNError(f"generate needs a prompt of shape (batch, time>0), got {shape}")
         total = input_ids.shape[1] + max(0, max_new_tokens - 1)
-        if total > self.config.max_seq_len:
+        limit = self.length_limit()
+        if limit is not None and total > limit[0]:
             raise FastSNNError(
                 f"prompt of {input_ids.shape[1]} tokens + {max_new_tokens} new tokens exceeds "
-                f"max_seq_len={self.config.max_seq_len}; shorten the prompt or ask for fewer tokens"
+                f"max_seq_len={limit[0]} ({limit[1]}); shorten the prompt or ask for fewer tokens"
             )
         cache = self.init_cache(input_ids.shape[0])
+        cache.reserve(total)
         logits = self.prefill(input_ids, cache, chunk_size=prefill_chunk)
-        out = [input_ids]
+        new = self.decode(logits[:, -1], cache, max_new_tokens, temperature, top_k, top_p, generator)
+        return torch.cat([input_ids.long(), new], dim=1)
+
+    @torch.no_grad()
+    def decode(
+        self,
+        last_logits: torch.Tensor,
+        cache: ModelCache,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Sample ``max_new_tokens`` tokens one at a time, continuing ``cache``.
+
+        :param last_logits: ``(B, vocab)`` logits of the last token the cache has seen (e.g.
+            ``model.prefill(...)[:, -1]``); the first new token is drawn from them.
+        :returns: the new tokens ``(B, max_new_tokens)`` (int64). The cache advances by
+            ``max_new_tokens − 1`` (the last token is sampled, not fed back).
+        :raises FastSNNError: a bad sampling setting, or a cache of another model or batch size.
+        """
+        check_sampling(max_new_tokens, temperature, top_k, top_p)
+        if not isinstance(last_logits, torch.Tensor) or last_logits.dim() != 2:
+            shape = tuple(last_logits.shape) if isinstance(last_logits, torch.Tensor) else type(last_logits).__name__
+            raise FastSNNError(f"decode needs the last token's logits of shape (batch, vocab), got {shape}")
+        cache.check(id(self), last_logits.shape[0])
+        self.check_length(cache.seen, max(0, max_new_tokens - 1))
+        out = []
+        logits = last_logits
         for step in range(max_new_tokens):
-            next_token = sample_next(logits[:, -1], temperature, top_k, top_p, generator)  # (B, 1)
+            next_token = sample_next(logits, temperature, top_k, top_p, generator)  # (B, 1)
             out.append(next_token)
             if step + 1 < max_new_tokens:
-                logits = self(next_token, cache=cache)
+                logits = self(next_token, cache=cache)[:, -1]
+        if not out:
+            return torch.zeros(last_logits.shape[0], 0, dtype=torch.long, device=last_logits.device)
         return torch.cat(out, dim=1)
+
+
+def check_sampling(max_new_tokens: int, temperature: float, top_k: int | None, top_p: float | None) -> None:
+    """Refuse sampling settings :func:`sample_next` cannot honour.
+
+    :raises FastSNNError: ``max_new_tokens < 0``, ``temperature`` negative or NaN, ``top_k <= 0``,
+        ``top_p`` outside ``(0, 1]``.
+    """
+    if max_new_tokens < 0:
+        raise FastSNNError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
+    if not temperature >= 0:  # NaN too
+        raise FastSNNError(f"temperature must be a number >= 0 (0 is greedy), got {temperature}")
+    if top_k is not None and top_k <= 0:
+        raise FastSNNError(f"top_k must be positive, got {top_k}")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise FastSNNError(f"top_p must be in (0, 1], got {top_p}")
 
 
 def sample_next(

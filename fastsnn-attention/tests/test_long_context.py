@@ -1,0 +1,157 @@
+"""Long context with the real kernels: hybrid layouts need no length limit, softmax needs a budget
+(named when missing or exceeded, before any work), streamed prefill equals one call for every layout
+and chunk size (logits, caches, and the decoding that follows), and caches report their growth.
+
+Compared in float64: the spiking FFN rounds, and a 1e-7 difference on a rounding boundary would flip
+a spike count (see the README's "The model API")."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fastsnn import FastSNNError
+from fastsnn.config import ModelConfig
+from fastsnn.model import build_model
+from fastsnn_attention.layers import KVCache, LinearAttentionCache, SlidingWindowCache
+
+VOCAB = 61
+LAYOUTS = {
+    "hybrid_alt": {"name": "hybrid_alt", "swa": {"name": "swa", "window": 6}},
+    "hybrid_alt_gla": {"name": "hybrid_alt", "linear": {"name": "gla", "chunk_size": 16},
+                       "swa": {"name": "swa", "window": 5}, "first": "swa"},
+    "hybrid_par": {"name": "hybrid_par", "swa": {"name": "swa", "window": 4}},
+    "linear": "linear",
+    "swa": {"name": "swa", "window": 7},
+    "softmax": "softmax",
+}
+SOFTMAX_WHY = ("blocks.0.attn (SoftmaxAttention, layer 0) needs a limit: its KV cache keeps the keys and values of "
+               "every token (max_seq_len is its budget)")
+
+
+def assert_close(got, want):
+    """float64 to 1e-9 (``fastsnn_attention.testing.assert_close`` compares in float32)."""
+    torch.testing.assert_close(got, want)
+
+
+def model_for(attention, max_seq_len=None, n_layers=2, **extra):
+    config = ModelConfig(vocab_size=VOCAB, d_model=32, n_layers=n_layers, n_heads=4, d_ff=64, attention=attention,
+                         max_seq_len=max_seq_len, ffn="pulse", neuron="test_round", **extra)
+    return build_model(config, seed=0).double().eval()
+
+
+def ids_of(length, batch=1, seed=0):
+    return torch.randint(0, VOCAB, (batch, length), generator=torch.Generator().manual_seed(seed))
+
+
+def state_tensors(cache):
+    """Every tensor of every layer cache, in a fixed order (branches of hybrid_par included)."""
+    out = []
+    for layer in cache.layers:
+        parts = [layer.linear, layer.swa] if hasattr(layer, "linear") else [layer]
+        for part in parts:
+            if isinstance(part, KVCache):
+                out += [part.keys[:, :, : part.seen], part.values[:, :, : part.seen]]
+            else:
+                out += [t for t in vars(part).values() if isinstance(t, torch.Tensor)]
+    return out
+
+
+@pytest.mark.parametrize("layout", sorted(set(LAYOUTS) - {"softmax"}))
+def test_layouts_with_constant_state_need_no_limit_and_decode_past_the_old_default(layout):
+    model = model_for(LAYOUTS[layout])
+    assert model.length_limit() is None
+    ids = ids_of(2100)  # past the old max_seq_len default of 2048
+    with torch.no_grad():
+        cache = model.init_cache(1)
+        model.prefill(ids[:, :2090], cache, chunk_size=512)
+        steps = torch.cat([model(ids[:, t : t + 1], cache=cache) for t in range(2090, 2100)], 1)
+        assert_close(steps, model(ids)[:, 2090:])
+
+
+@pytest.mark.parametrize("attention", ["softmax", {"name": "hybrid_par", "linear": "softmax"}])
+def test_softmax_without_a_budget_is_refused_naming_the_layer(attention):
+    with pytest.raises(FastSNNError) as err:
+        model_for(["linear", attention])
+    assert str(err.value) == (
+        "SoftmaxAttention (layer 1) needs max_seq_len: its KV cache keeps the keys and values of every token "
+        "(max_seq_len is its budget); set max_seq_len in the model config to the longest sequence (prompt + "
+        "generated tokens) it must hold, or use layers that need no limit (linear, gla, swa, the hybrid_alt layout)")
+
+
+def test_softmax_layers_on_a_hybrid_layout_set_the_model_limit():
+    model = model_for(LAYOUTS["hybrid_alt"], max_seq_len=32, n_layers=4, softmax_layers=[2])
+    assert model.length_limit() == (32, SOFTMAX_WHY.replace("blocks.0", "blocks.2").replace("layer 0", "layer 2"))
+
+
+def test_prefill_beyond_the_softmax_budget_is_refused_before_any_work():
+    model = model_for("softmax", max_seq_len=20)
+    cache = model.init_cache(1)
+    model.prefill(ids_of(15), cache, chunk_size=4)
+    keys_before = cache.layers[0].keys.clone()
+    with pytest.raises(FastSNNError) as err:
+        model.prefill(ids_of(6, seed=1), cache, chunk_size=4)
+    assert str(err.value) == ("sequence too long: cache holds 15 tokens and 6 more were given, but max_seq_len is 20 "
+                              f"({SOFTMAX_WHY}); raise max_seq_len in the model config, or start a new cache")
+    assert cache.seen == 15 and all(layer.seen == 15 for layer in cache.layers)
+    assert torch.equal(cache.layers[0].keys, keys_before)
+
+
+@pytest.mark.parametrize("chunk_size", [1, 3, 4, 9, 16, 100])
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_streamed_prefill_equals_one_call_caches_and_decoding_included(layout, chunk_size):
+    model = model_for(LAYOUTS[layout], max_seq_len=64 if layout == "softmax" else None)
+    ids, more = ids_of(37, batch=2), ids_of(5, batch=2, seed=1)
+    with torch.no_grad():
+        one = model.init_cache(2)
+        full = model(ids, cache=one)
+        streamed = model.init_cache(2)
+        last = model.prefill(ids, streamed, chunk_size=chunk_size)
+        tail = 37 - chunk_size * ((37 - 1) // chunk_size)
+        assert_close(last, full[:, -tail:])
+        for got, want in zip(state_tensors(streamed), state_tensors(one), strict=True):
+            assert_close(got, want)
+        assert_close(model(more, cache=streamed), model(more, cache=one))
+        decoded = [model(more[:, t : t + 1], cache=streamed) for t in range(5)]
+        assert_close(torch.cat(decoded, 1), model(torch.cat([ids, more, more], 1))[:, 42:])
+
+
+def test_constant_state_caches_do_not_grow_and_the_kv_cache_reports_its_growth():
+    hybrid = model_for(LAYOUTS["hybrid_alt"])
+    sizes = []
+    for length in (50, 700):
+        cache = hybrid.init_cache(1)
+        hybrid.prefill(ids_of(length), cache, chunk_size=64)
+        sizes.append(cache.nbytes())
+        assert cache.bytes_per_token() == 0
+    linear = 4 * 8 * (8 + 1)  # 4 heads × (kv D×D + z D), always fp32
+    swa = 2 * 4 * 6 * 8  # keys and values: 4 heads × window 6 × D, in the model's float64
+    assert sizes == [4 * linear + 8 * swa] * 2  # independent of the prompt length
+
+    softmax = model_for("softmax", max_seq_len=1000)
+    cache = softmax.init_cache(3)
+    assert cache.bytes_per_token() == 2 * (2 * 3 * 32 * 8)  # 2 layers × keys+values × batch × d_model × float64
+    softmax.prefill(ids_of(700, batch=3), cache, chunk_size=64)
+    assert cache.nbytes() == 700 * cache.bytes_per_token()
+
+
+def test_reserve_allocates_once_and_prefill_then_never_reallocates():
+    model = model_for("softmax", max_seq_len=100)
+    cache = model.init_cache(1)
+    cache.reserve(500)  # capped at the budget
+    kv = cache.layers[0]
+    assert isinstance(kv, KVCache) and kv.keys.shape[2] == 100 and kv.capacity_nbytes() == 2 * 100 * 32 * 8
+    pointer = kv.keys.data_ptr()
+    model.prefill(ids_of(60), cache, chunk_size=7)
+    model(ids_of(1), cache=cache)
+    assert kv.keys.data_ptr() == pointer and kv.seen == 61
+
+
+def test_reserve_keeps_the_tokens_already_seen():
+    model = model_for("softmax", max_seq_len=100)
+    cache = model.init_cache(1)
+    model.prefill(ids_of(10), cache)
+    before = cache.layers[0].keys[:, :, :10].clone()
+    cache.reserve(80)
+    assert cache.layers[0].keys.shape[2] == 80 and torch.equal(cache.layers[0].keys[:, :, :10], before)
+    assert not isinstance(cache.layers[0], (LinearAttentionCache, SlidingWindowCache))
