@@ -130,3 +130,69 @@ def test_exclusive_prefix_sum_matches_cumsum_and_passes_gradcheck(dim, with_init
     assert_close(exclusive_prefix_sum(x, dim, initial), want, rtol=1e-12, atol=1e-12)
     inputs = (x, initial) if with_initial else (x,)
     assert torch.autograd.gradcheck(lambda *a: exclusive_prefix_sum(a[0], dim, a[1] if with_initial else None), inputs)
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+@pytest.mark.parametrize(("heads", "kv_heads", "time", "chunk_size"), [(2, 2, 7, 3), (4, 2, 9, 4), (3, 1, 5, 8),
+                                                                       (4, 2, 70, 8)])
+def test_backward_with_states_in_and_out_matches_the_reference(normalize, heads, kv_heads, time, chunk_size):
+    """The chunked kernel's backward is written out (it computes in fp32, so no float64 gradcheck):
+    gradients of q, k, v, the initial state (kv and z) and through the final state against autograd
+    of the token-by-token reference, with grouped heads, padding (T not a multiple of C), a single
+    chunk and many chunks."""
+    q, k, v = (leaf(2, heads, time, 12, positive=True), leaf(2, kv_heads, time, 12, positive=True),
+               leaf(2, kv_heads, time, 5))
+    kv0, z0 = leaf(2, kv_heads, 12, 5), leaf(2, kv_heads, 12, positive=True)
+
+    def outputs(kernel):
+        def run():
+            state = LinearAttentionState(kv0, z0 if normalize else None)
+            if kernel == "chunked":
+                o, final = chunk_linear_attn(q, k, v, normalize=normalize, chunk_size=chunk_size, initial_state=state,
+                                             output_final_state=True)
+            else:
+                o, final = naive_recurrent_linear_attn(q, k, v, normalize=normalize, initial_state=state)
+            parts = [o.flatten(), final.kv.flatten()] + ([final.z.flatten()] if normalize else [])
+            return torch.cat(parts)
+        return run
+
+    assert_close(outputs("chunked")(), outputs("naive")())
+    inputs_ = (q, k, v, kv0) + ((z0,) if normalize else ())
+    for got, want in zip(grads(outputs("chunked"), inputs_), grads(outputs("naive"), inputs_), strict=True):
+        assert_close(got, want, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+@pytest.mark.parametrize(("block_rows", "scan_segment"), [(8, 2), (48, 3), (10_000, 1), (16, 64)])
+def test_blocks_and_scan_segments_do_not_change_the_result(monkeypatch, normalize, block_rows, scan_segment):
+    """Small blocks (one head's chunks split over blocks, or several whole heads per block) and short
+    scan segments take the code paths long sequences take; values and gradients stay the reference's."""
+    from fastsnn_attention.ops.linear import chunk as chunk_module
+
+    monkeypatch.setattr(chunk_module, "BLOCK_ROWS", block_rows)
+    monkeypatch.setattr(chunk_module, "SCAN_SEGMENT", scan_segment)
+    q, k, v = inputs(time=45)
+    kv0, z0 = leaf(B, 2, D, DV), leaf(B, 2, D, positive=True)
+    state = LinearAttentionState(kv0, z0 if normalize else None)
+
+    def chunked():
+        o, final = chunk_linear_attn(q, k, v, normalize=normalize, chunk_size=4, initial_state=state,
+                                     output_final_state=True)
+        return torch.cat([o.flatten(), final.kv.flatten()])
+
+    def reference():
+        o, final = naive_recurrent_linear_attn(q, k, v, normalize=normalize, initial_state=state)
+        return torch.cat([o.flatten(), final.kv.flatten()])
+
+    assert_close(chunked(), reference())
+    for got, want in zip(grads(chunked, (q, k, v, kv0)), grads(reference, (q, k, v, kv0)), strict=True):
+        assert_close(got, want, rtol=1e-3, atol=1e-4)
+
+
+def test_block_plan_covers_every_chunk_once_with_contiguous_slices(monkeypatch):
+    from fastsnn_attention.ops.linear import chunk as chunk_module
+
+    monkeypatch.setattr(chunk_module, "BLOCK_ROWS", 256)
+    assert chunk_module._blocks(heads=4, n_chunks=2, rows=64) == [(0, 2, 0, 2), (2, 4, 0, 2)]  # whole heads
+    assert chunk_module._blocks(heads=2, n_chunks=5, rows=64) == [  # runs of chunks of one head
+        (0, 1, 0, 4), (0, 1, 4, 5), (1, 2, 0, 4), (1, 2, 4, 5)]
