@@ -25,6 +25,19 @@ def test_blockwise_matches_dense_mask_values_and_gradients(window, block_size):
         assert_close(x, w, rtol=1e-3, atol=1e-5)
 
 
+@pytest.mark.parametrize("window", [1, 7, 64, 100])
+@pytest.mark.parametrize("block_size", [None, 1, 5, 16, 200])
+@pytest.mark.parametrize("prefix_len", [0, 3, 70])
+def test_inference_path_over_key_window_views_matches_dense_mask(window, block_size, prefix_len):
+    """Without autograd the blocks read overlapping views of the keys (no copies) with one shared band
+    mask; the first blocks, whose windows reach into the front padding, get their own masks."""
+    q = torch.randn(B, 4, T, D)  # 4 query heads on 2 key/value heads: the group shares the windows
+    k, v = torch.randn(B, 2, prefix_len + T, D), torch.randn(B, 2, prefix_len + T, 36)
+    with torch.no_grad():
+        got = blockwise_swa(q, k, v, window, block_size=block_size, prefix_len=prefix_len)
+    assert_close(got, dense_mask_swa(q, k, v, window, prefix_len=prefix_len))
+
+
 @pytest.mark.parametrize("window", [1, 7, 64])
 @pytest.mark.parametrize("prefix_len", [3, 6, 100])
 def test_blockwise_with_cached_prefix_matches_dense_mask(window, prefix_len):
