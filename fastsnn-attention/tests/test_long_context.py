@@ -155,3 +155,63 @@ def test_reserve_keeps_the_tokens_already_seen():
     cache.reserve(80)
     assert cache.layers[0].keys.shape[2] == 80 and torch.equal(cache.layers[0].keys[:, :, :10], before)
     assert not isinstance(cache.layers[0], (LinearAttentionCache, SlidingWindowCache))
+
+
+# -- fastsnn bench longctx -----------------------------------------------------------------------------
+
+
+def tiny_bench(**overrides):
+    from fastsnn_attention.benchmarks import LongContextBenchmark
+
+    values = dict(seq_lens=[64, 256], d_model=32, n_layers=2, n_heads=2, vocab_size=VOCAB, window=8,
+                  neuron="test_round", chunk_size=32, decode_steps=2, batch_sizes=[1, 3], batch_prefix=16,
+                  time_limit_s=300)
+    return LongContextBenchmark(**{**values, **overrides})
+
+
+def test_longctx_benchmark_rows(monkeypatch):
+    bench = tiny_bench()  # the bound is measured here; the measuring processes are replaced by fake_child
+    monkeypatch.setattr("fastsnn_attention.benchmarks.longctx.run_child", fake_child)
+    rows = bench.run(lambda message: None)
+    sections = [r["section"] for r in rows]
+    assert sections[0] == "bound" and rows[0]["weights_mib"] > 0 and rows[0]["read_gb_per_s"] > 0
+    cells = [(r["layout"], r["T"], r["status"]) for r in rows if r["section"] == "longctx"]
+    assert cells == [("hybrid_alt", 64, "measured"), ("hybrid_alt", 256, "measured"),
+                     ("softmax", 64, "measured"), ("softmax", 256, "measured")]
+    batched = [(r["layout"], r["batch"], r["tokens_per_s"]) for r in rows if r["section"] == "batched_decode"]
+    assert batched == [("hybrid_alt", 1, 100.0), ("hybrid_alt", 3, 300.0), ("softmax", 1, 100.0), ("softmax", 3, 300.0)]
+    assert [r["goal"] for r in rows if r["section"] == "goal"] == []  # none of the issue's lengths measured
+
+
+def fake_child(request, timeout):
+    """What a measuring process reports, without starting one (the real one is tested below)."""
+    t = request["seq_len"]
+    return {"status": "measured", "prefill_s": t / 1000, "prefill_tokens_per_s": 1000.0, "peak_rss_mib": 100.0,
+            "decode_ms_per_token": 10.0, "cache_mib": 1.0}
+
+
+def test_a_run_predicted_past_the_time_limit_is_skipped_with_its_extrapolation():
+    from fastsnn_attention.benchmarks.longctx import extrapolate
+
+    measured = [{"status": "measured", "T": t, "prefill_s": 2e-3 * t + 1e-7 * t * t, "decode_ms_per_token": 5 + 1e-4 * t,
+                 "peak_rss_mib": 300 + 0.03 * t} for t in (1024, 16384, 65536)]
+    fit = extrapolate(measured, 262144)
+    assert fit["predicted_prefill_s"] == pytest.approx(2e-3 * 262144 + 1e-7 * 262144**2, abs=0.1)
+    assert fit["predicted_decode_ms_per_token"] == pytest.approx(5 + 1e-4 * 262144, abs=0.01)
+    assert fit["predicted_peak_rss_mib"] == pytest.approx(300 + 0.03 * 262144, abs=1)
+    assert fit["basis"].startswith("least squares on the measured T = 1,024, 16,384, 65,536")
+    assert extrapolate(measured[:1], 262144) is None
+    row = tiny_bench(time_limit_s=100)._prefill_and_decode("softmax", 262144, measured, lambda message: None)
+    assert row["status"] == "skipped" and row["reason"] == f"predicted prefill {fit['predicted_prefill_s']:.0f} s > time limit 100 s"
+
+
+def test_the_measuring_process_reports_a_refusal_before_work():
+    from fastsnn_attention.benchmarks.longctx import run_child
+
+    config = tiny_bench().model_config("softmax", 10)
+    config["neuron"] = {"name": "adaptive_threshold"}  # a fresh process loads the installed plugins
+    request = {"config": config, "seq_len": 20, "batch": 1, "chunk_size": 8, "decode_steps": 1, "threads": 1,
+               "seed": 0, "layout_for_decoding": True}
+    result = run_child(request, timeout=120)
+    assert result["status"] == "refused" and result["reason"].startswith(
+        "sequence of 20 tokens is longer than max_seq_len=10 (blocks.0.attn (SoftmaxAttention, layer 0) needs a limit")

@@ -20,10 +20,11 @@ def test_components_are_registered_under_their_kinds():
     assert ours == {
         ("attention", "softmax"), ("attention", "linear"), ("attention", "gla"), ("attention", "swa"),
         ("attention", "hybrid_par"), ("layout", "hybrid_alt"), ("benchmark", "attention"), ("benchmark", "model"),
+        ("benchmark", "longctx"),
     } | FEATURE_MAPS
     # the "pip install ..." hints point at this distribution for every kernel, layout and feature map it provides
     registry = fastsnn.get_registry()
-    for kind, name in ours - {("benchmark", "attention"), ("benchmark", "model")}:
+    for kind, name in ours - {("benchmark", "attention"), ("benchmark", "model"), ("benchmark", "longctx")}:
         assert registry.kind(kind).providers[name] == "fastsnn-attention"
 
 

@@ -360,3 +360,29 @@ def test_a_prompt_file_beyond_the_budget_is_refused_before_work(tmp_path):
         f"--prompt-file has 135 tokens + 3 new tokens, more than max_seq_len=50 ({TABLE_WHY}); shorten the "
         "prompt or ask for fewer tokens") in result.output
     assert "prefill:" not in result.output
+
+
+# -- weights laid out for decoding -------------------------------------------------------------------
+
+
+def test_layout_for_decoding_changes_memory_order_only(tmp_path):
+    model = model_with(vocab_size=40)  # FFN up [64, 16] and head [40, 16] (tied) have out > in
+    ids = ids_of(9)
+    before = model(ids)
+    names = {name: tuple(p.shape) for name, p in model.named_parameters()}
+    assert model.layout_for_decoding() is model
+    ffn = model.blocks[0].ffn
+    up = [m for m in ffn.modules() if isinstance(m, nn.Linear) and m.weight.shape[0] > m.weight.shape[1]]
+    down = [m for m in ffn.modules() if isinstance(m, nn.Linear) and m.weight.shape[0] < m.weight.shape[1]]
+    assert up and down
+    assert all(m.weight.stride() == (1, m.weight.shape[0]) for m in up)  # column-major
+    assert all(m.weight.is_contiguous() for m in down)  # in > out: row-major already streams long rows
+    assert model.head.weight is model.embed.weight and model.head.weight.stride() == (1, 40)
+    assert {name: tuple(p.shape) for name, p in model.named_parameters()} == names
+    torch.testing.assert_close(model(ids), before, rtol=0, atol=1e-12)
+    model.loss(ids).backward()
+    assert all(p.grad is not None for p in model.parameters())
+    saved = model_with(vocab_size=40).float()
+    expected = saved(ids)
+    reloaded = fastsnn.from_pretrained(saved.layout_for_decoding().save_pretrained(tmp_path / "m"))
+    torch.testing.assert_close(reloaded(ids), expected, rtol=0, atol=1e-5)  # the same values, re-read row-major

@@ -4,7 +4,7 @@ layouts, feature maps and benchmarks through the public hooks."""
 from __future__ import annotations
 
 from fastsnn import hookimpl
-from fastsnn_attention.benchmarks import AttentionBenchmark, ModelBenchmark
+from fastsnn_attention.benchmarks import AttentionBenchmark, LongContextBenchmark, ModelBenchmark
 from fastsnn_attention.feature_maps import BUILTIN_FEATURE_MAPS
 from fastsnn_attention.layers import (
     GatedLinearAttention,
@@ -56,3 +56,4 @@ def fastsnn_register_layouts(register):
 def fastsnn_register_benchmarks(register):
     register("attention", AttentionBenchmark)
     register("model", ModelBenchmark)
+    register("longctx", LongContextBenchmark)

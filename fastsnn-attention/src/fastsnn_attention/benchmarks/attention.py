@@ -7,7 +7,11 @@ from T=1k to 16k; SWA peak memory ≤ 1/8 of a dense-mask implementation at T=81
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from typing import Any, Iterator, Literal
 
 import torch
 from pydantic import Field
@@ -22,9 +26,10 @@ from fastsnn_attention.benchmarks.measure import (
     peak_memory_bytes,
     time_call,
 )
+from fastsnn_attention.ops.swa import blockwise_swa
 
 CASES = "fastsnn_attention.benchmarks.cases"
-Section = Literal["linear", "swa", "memory"]
+Section = Literal["linear", "swa", "memory", "flex"]
 MIB = 2**20
 
 
@@ -48,6 +53,9 @@ class AttentionBenchmark(Benchmark):
         repeats: int = Field(3, gt=0, description="timed runs per case after one warm-up; the best is reported")
         threads: int = Field(2, gt=0, description="torch intra-op threads")
         device: str = Field("cpu", description="'cpu' or a CUDA device ('cuda'); CUDA timings are synchronised")
+        flex_seq_lens: list[int] = Field([4096, 16384], description="T of the SWA vs FlexAttention comparison")
+        busy: int = Field(0, ge=0, description="processes spinning on the CPU while the flex section runs "
+                          "(0: idle; 2 on a 2-core machine: busy)")
 
     def run(self, progress: Progress) -> list[dict[str, Any]]:
         """Run the chosen ``sections``; one result row per case (see the module docstring for the goals)."""
@@ -62,6 +70,9 @@ class AttentionBenchmark(Benchmark):
                 rows += self._swa(progress)
             if "memory" in p.sections:
                 rows += self._memory(progress)
+            if "flex" in p.sections:
+                with busy_processes(p.busy):
+                    rows += self._flex(progress)
             return rows
         finally:
             torch.set_num_threads(previous_threads)
@@ -150,3 +161,71 @@ class AttentionBenchmark(Benchmark):
                          "peak_mib": round(peak / MIB, 1)})
             progress(f"linear memory T={seq_len} {impl}: {peak / MIB:.1f} MiB peak")
         return rows
+
+    def _flex(self, progress: Progress) -> list[dict[str, Any]]:
+        """Blockwise SWA forward (no autograd) against torch's FlexAttention, compiled, with a
+        sliding-window block mask, at each T; rounds interleaved, best of ``repeats``. Also our
+        forward + backward, and whether FlexAttention has a backward on this device."""
+        from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+
+        p = self.params
+        window = p.window
+        compiled = torch.compile(flex_attention, dynamic=False)
+        rows: list[dict[str, Any]] = []
+        calls: dict[tuple[int, str], Any] = {}
+        for seq_len in p.flex_seq_lens:
+            g = torch.Generator().manual_seed(seq_len)
+            q, k, v = (torch.randn(p.batch, p.heads, seq_len, p.head_dim, generator=g).to(p.device) for _ in range(3))
+            mask = create_block_mask(lambda b, h, q_idx, kv_idx: (kv_idx <= q_idx) & (q_idx - kv_idx < window),
+                                     1, 1, seq_len, seq_len, device=p.device)
+            start = time.perf_counter()
+            with torch.no_grad():
+                want = compiled(q, k, v, block_mask=mask)
+            compile_s = time.perf_counter() - start
+            with torch.no_grad():
+                err = (blockwise_swa(q, k, v, window) - want).abs().max().item()
+            calls[(seq_len, "flex")] = lambda q=q, k=k, v=v, m=mask: compiled(q, k, v, block_mask=m)
+            calls[(seq_len, "blockwise")] = lambda q=q, k=k, v=v: blockwise_swa(q, k, v, window)
+            rows.append({"section": "swa_vs_flex", "T": seq_len, "window": window, "busy": p.busy,
+                         "flex_compile_s": round(compile_s, 1), "max_abs_diff": float(f"{err:.2g}")})
+        best = dict.fromkeys(calls, float("inf"))
+        with torch.no_grad():
+            for _ in range(p.repeats):  # rounds over every call, so load hits both alike
+                for key, call in calls.items():
+                    best[key] = min(best[key], time_call(call, 1, warmup=0, device=p.device))
+        for row in rows:
+            seq_len = row["T"]
+            backward = time_call(swa_call("blockwise", seq_len, window=window, heads=p.heads, head_dim=p.head_dim,
+                                          batch=p.batch, backward=True, device=p.device), 2, device=p.device)
+            row.update(flex_fwd_ms=round(best[(seq_len, "flex")] * 1e3, 1),
+                       blockwise_fwd_ms=round(best[(seq_len, "blockwise")] * 1e3, 1),
+                       speedup=round(best[(seq_len, "flex")] / best[(seq_len, "blockwise")], 2),
+                       blockwise_fwd_bwd_ms=round(backward * 1e3, 1), flex_backward=flex_backward(p.device))
+            progress(f"swa vs flex T={seq_len} busy={p.busy}: flex {row['flex_fwd_ms']} ms, blockwise "
+                     f"{row['blockwise_fwd_ms']} ms ({row['speedup']}x); blockwise fwd+bwd {row['blockwise_fwd_bwd_ms']} ms")
+        return rows
+
+
+def flex_backward(device: str) -> str:
+    """Whether FlexAttention (eager, no compile) can differentiate here: ``"yes"`` or the error's first line."""
+    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+
+    q, k, v = (torch.randn(1, 1, 128, 16, device=device, requires_grad=True) for _ in range(3))
+    mask = create_block_mask(lambda b, h, q_idx, kv_idx: kv_idx <= q_idx, 1, 1, 128, 128, device=device)
+    try:
+        flex_attention(q, k, v, block_mask=mask).sum().backward()
+    except Exception as err:
+        return f"no: {type(err).__name__}: {str(err).splitlines()[0][:120]}"
+    return "yes"
+
+
+@contextmanager
+def busy_processes(count: int) -> Iterator[None]:
+    """``count`` Python processes spinning on the CPU (a busy machine) while the block runs."""
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    try:
+        yield
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()

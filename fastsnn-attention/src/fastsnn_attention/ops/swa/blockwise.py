@@ -100,7 +100,7 @@ def blockwise_swa(
     parts = []
     if padded:
         start = torch.arange(padded, device=q.device)[:, None] * block + torch.arange(span, device=q.device)[None, :]
-        mask = band[None] & (start >= front_pad)[:, None, :]  # (m, G·Bq, L)
+        mask = (band[None] & (start >= front_pad)[:, None, :]).unsqueeze(0)  # (1, m, G·Bq, L): 4-D keeps SDPA's flash kernel
         parts.append(F.scaled_dot_product_attention(q_blocks[:, :padded], k_win[:, :padded], v_win[:, :padded],
                                                     attn_mask=mask, scale=scale))
     if padded < n_blocks:
