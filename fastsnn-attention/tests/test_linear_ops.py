@@ -196,3 +196,16 @@ def test_block_plan_covers_every_chunk_once_with_contiguous_slices(monkeypatch):
     assert chunk_module._blocks(heads=4, n_chunks=2, rows=64) == [(0, 2, 0, 2), (2, 4, 0, 2)]  # whole heads
     assert chunk_module._blocks(heads=2, n_chunks=5, rows=64) == [  # runs of chunks of one head
         (0, 1, 0, 4), (0, 1, 4, 5), (1, 2, 0, 4), (1, 2, 4, 5)]
+
+
+def test_activation_checkpointing_recomputes_the_kernel_with_the_same_gradients():
+    """Everything the backward needs goes through save_for_backward, unpacked once, so
+    torch.utils.checkpoint can drop it and recompute it."""
+    from torch.utils.checkpoint import checkpoint
+
+    q, k, v = inputs()
+    plain = grads(lambda: chunk_linear_attn(q, k, v, normalize=True, chunk_size=16)[0], (q, k, v))
+    again = grads(lambda: checkpoint(lambda a, b, c: chunk_linear_attn(a, b, c, normalize=True, chunk_size=16)[0],
+                                     q, k, v, use_reentrant=False), (q, k, v))
+    for got, want in zip(again, plain, strict=True):
+        assert_close(got, want, rtol=0, atol=0)

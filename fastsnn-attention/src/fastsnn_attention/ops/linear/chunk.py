@@ -163,30 +163,36 @@ class ChunkLinearAttention(torch.autograd.Function):
         if normalize:
             den = num[..., -1:].add_(eps)  # (X, N, G·C, 1), a view: the denominators
             out = num[..., :-1] / den
-            ctx.save_for_backward(q, k, v, s_before, den, out)
+            saved = [q, k, v, s_before, den, out]
         else:
             out = num
-            ctx.save_for_backward(q, k, v, s_before)
-        ctx.normalize, ctx.groups, ctx.blocks, ctx.scores, ctx.has_s0 = normalize, groups, blocks, scores_blocks, s0 is not None
+            saved = [q, k, v, s_before]
+        # everything through save_for_backward (unpacked once), so activation checkpointing can drop it
+        ctx.save_for_backward(*saved, *scores_blocks)
+        ctx.normalize, ctx.groups, ctx.blocks, ctx.has_s0 = normalize, groups, blocks, s0 is not None
         return out, s_final
 
     @staticmethod
     def backward(ctx: Any, grad_out: torch.Tensor, grad_state: torch.Tensor | None) -> tuple[Any, ...]:
-        chunk, groups, normalize = ctx.saved_tensors[1].shape[2], ctx.groups, ctx.normalize
+        saved = ctx.saved_tensors  # unpack once
+        groups, normalize = ctx.groups, ctx.normalize
+        fixed = 6 if normalize else 4
+        scores_blocks = saved[fixed:]
+        chunk = saved[1].shape[2]
         if normalize:
-            q, k, v, s_before, den, out = ctx.saved_tensors
+            q, k, v, s_before, den, out = saved[:fixed]
             # o = num / den: d num = g / den, d den = −Σ_v g·o / den, as one more value column
             g = q.new_empty(*out.shape[:-1], out.shape[-1] + 1)
             torch.div(grad_out, den, out=g[..., :-1])
             torch.sum(g[..., :-1] * out, -1, keepdim=True, out=g[..., -1:]).neg_()
         else:
-            q, k, v, s_before = ctx.saved_tensors
+            q, k, v, s_before = saved[:fixed]
             g = grad_out.contiguous()
         # A chunk's own contribution K_nᵀV_n reaches the state of every later chunk and the final
         # state: its gradient is the suffix sum of the gradients of the states before chunks.
         g_chunk, g_s0 = _exclusive_scan(q.transpose(-1, -2) @ g, grad_state, reverse=True)  # (X, N, Dk, Dv')
         grad_q, grad_k, grad_v = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
-        for (x0, x1, n0, n1), scores in zip(ctx.blocks, ctx.scores):
+        for (x0, x1, n0, n1), scores in zip(ctx.blocks, scores_blocks, strict=True):
             q_b, k_b, v_b, g_b, g_chunk_b = (t[x0:x1, n0:n1] for t in (q, k, v, g, g_chunk))
             g_scores = g_b @ v_b.transpose(-1, -2)  # (xb, nb, G·C, C); the ones column adds d den to every column
             g_scores.view(x1 - x0, n1 - n0, groups, chunk, chunk).tril_()
