@@ -219,6 +219,7 @@ def generate(checkpoint: Path, prompt: str | None, prompt_file: Path | None, pre
     if tokenizer is None:
         raise FastSNNError(f"{checkpoint} was saved without a tokenizer (tokenizer.json), so text cannot be encoded; "
                            "export it from a run folder trained on text")
+    model.layout_for_decoding()
     generator = torch.Generator().manual_seed(seed)
     if prompt is not None:
         ids = tokenizer.encode(prompt).unsqueeze(0)
