@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 
 PLUGIN_TEMPLATE = '''
-from pydantic import BaseModel, ConfigDict
-from fastsnn import SpikeTensor, SpikingNeuron, hookimpl
+from fastsnn import Params, SpikeTensor, SpikingNeuron, hookimpl
 
 PLUGIN_API_VERSION = "{api}"
 {prelude}
@@ -25,8 +24,8 @@ PLUGIN_API_VERSION = "{api}"
 class {cls}(SpikingNeuron):
     """A throwaway neuron from {dist}."""
 
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
+    class Params(Params):
+        pass
 
     def spikes(self, x):
         return SpikeTensor.count(x.round(), 1.0)
@@ -38,7 +37,7 @@ def fastsnn_register_neurons(register):
 '''
 
 
-def make_dist(root: Path, dist: str, neuron: str, *, api: str = "1.0", prelude: str = "") -> Path:
+def make_dist(root: Path, dist: str, neuron: str, *, api: str = "2.0", prelude: str = "") -> Path:
     """Write a minimal plugin distribution ``dist`` registering ``neuron``."""
     pkg = dist.replace("-", "_")
     src = root / dist
@@ -85,7 +84,7 @@ def site(tmp_path_factory) -> Path:
     target = root / "site"
     pip_install_target(make_dist(root, "fastsnn-throwaway", "throwaway_neuron"), target)
     pip_install_target(make_dist(root, "fastsnn-broken", "broken_neuron", prelude="import not_a_real_module_xyz"), target)
-    pip_install_target(make_dist(root, "fastsnn-future", "future_neuron", api="2.0"), target)
+    pip_install_target(make_dist(root, "fastsnn-future", "future_neuron", api="3.0"), target)
     return target
 
 
@@ -104,7 +103,7 @@ def test_broken_and_incompatible_plugins_are_reported_not_fatal(site):
     assert plugins["fastsnn_throwaway"]["status"] == "ok"
     assert plugins["fastsnn_broken"]["status"] == "broken"
     assert "not_a_real_module_xyz" in plugins["fastsnn_broken"]["error"]
-    assert plugins["fastsnn_future"]["status"] == "broken" and "plugin API 2.0" in plugins["fastsnn_future"]["error"]
+    assert plugins["fastsnn_future"]["status"] == "broken" and "plugin API 3.0" in plugins["fastsnn_future"]["error"]
     assert plugins["fastsnn_future"]["components"] == []
 
 
@@ -135,9 +134,37 @@ def test_two_distributions_registering_one_name(tmp_path):
     only = "fastsnn_twin_a,fastsnn_twin_b"
     result = fastsnn_cli(target, "info", "neuron", "twin", FASTSNN_LOAD_PLUGINS=only)
     assert result.returncode == 2
-    assert "fastsnn-twin-a and fastsnn-twin-b" in result.stderr
-    result = fastsnn_cli(target, "list", FASTSNN_LOAD_PLUGINS=only, FASTSNN_STRICT_PLUGINS="1")
-    assert result.returncode == 2 and "fastsnn-twin-a" in result.stderr and "fastsnn-twin-b" in result.stderr
+    assert "fastsnn-twin-a (plugin 'fastsnn_twin_a') and fastsnn-twin-b (plugin 'fastsnn_twin_b')" in result.stderr
+    assert "'fastsnn-twin-a:twin' or 'fastsnn-twin-b:twin'" in result.stderr and "FASTSNN_LOAD_PLUGINS" in result.stderr
+    result = fastsnn_cli(target, "info", "neuron", "fastsnn-twin-b:twin", "--json", FASTSNN_LOAD_PLUGINS=only)
+    assert result.returncode == 0 and json.loads(result.stdout)["distribution"] == "fastsnn-twin-b"
+    result = fastsnn_cli(target, "plugins", FASTSNN_LOAD_PLUGINS=only)
+    assert "neuron 'twin' is also registered by fastsnn-twin-b; use fastsnn-twin-a:twin" in result.stdout
+
+
+def test_a_clash_with_an_installed_package_disables_nothing_else(tmp_path):
+    """A throwaway plugin registering ``adaptive_threshold`` beside the real fastsnn-neurons."""
+    pytest.importorskip("fastsnn_neurons")
+    target = tmp_path / "site"
+    pip_install_target(make_dist(tmp_path, "fastsnn-shadow", "adaptive_threshold"), target)
+    only = {"FASTSNN_LOAD_PLUGINS": "neurons,fastsnn_shadow"}
+    listed = fastsnn_cli(target, "list", "neuron", "--json", **only)
+    names = {(c["name"], c["distribution"]) for c in json.loads(listed.stdout)}
+    assert {("lif", "fastsnn-neurons"), ("if", "fastsnn-neurons"), ("adaptive_threshold", "fastsnn-shadow"),
+            ("adaptive_threshold", "fastsnn-neurons")} <= names
+    lif = fastsnn_cli(target, "info", "neuron", "lif", **only)
+    assert lif.returncode == 0, lif.stderr
+    clash = fastsnn_cli(target, "info", "neuron", "adaptive_threshold", **only)
+    assert clash.returncode == 2 and "fastsnn-neurons" in clash.stderr and "fastsnn-shadow" in clash.stderr
+    assert "pip install" not in clash.stderr
+
+
+def test_a_missing_component_of_an_installed_but_unloaded_package_does_not_say_install(tmp_path):
+    pytest.importorskip("fastsnn_neurons")
+    result = fastsnn_cli(tmp_path, "info", "neuron", "lif", FASTSNN_LOAD_PLUGINS="")
+    assert result.returncode == 2
+    assert "provided by fastsnn-neurons, which is installed but not loaded" in result.stderr
+    assert "pip install" not in result.stderr
 
 
 def test_plugin_new_scaffold_installs_and_is_listed(tmp_path):
@@ -152,4 +179,4 @@ def test_plugin_new_scaffold_installs_and_is_listed(tmp_path):
     tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(root / "tests")],
                            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
     assert tests.returncode == 0, tests.stdout + tests.stderr
-    assert "2 passed" in tests.stdout
+    assert "3 passed" in tests.stdout

@@ -37,8 +37,8 @@ def _first_party_plugins(monkeypatch):
 
 def small_lm(vocab_size: int):
     torch.manual_seed(0)
-    cfg = SNNConfig(vocab_size=vocab_size, d_model=64, n_heads=4, n_layers=2, d_ff=128, attn_kind="hybrid_alt",
-                    window=32, max_seq_len=128)
+    cfg = SNNConfig(vocab_size=vocab_size, d_model=64, n_heads=4, n_layers=2, d_ff=128,
+                    attn_kind={"name": "hybrid_alt", "swa": {"name": "swa", "window": 32}}, max_seq_len=128)
     return build_model_from_config(cfg)
 
 
