@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from fastsnn import FastSNNError, build_ref, get_registry
+from fastsnn.tables import format_table
 from fastsnn_convert.modules import SpikingActivation
 
 
@@ -58,16 +59,12 @@ class CalibrationReport:
         return all(layer.met for layer in self.layers)
 
     def __str__(self) -> str:
-        header = ("layer", "rows", "mean|a|", "k", "rel.error", "spikes/value", "target met")
-        rows = [
-            (layer.qualname, str(layer.rows), f"{layer.mean_abs:.4g}", f"{layer.k:g}", f"{layer.rel_error:.4f}",
-             "-" if layer.mean_count is None else f"{layer.mean_count:.3f}", "yes" if layer.met else "NO")
-            for layer in self.layers
-        ]
-        widths = [max(len(c) for c in col) for col in zip(header, *rows)]
-        fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-        lines = [f"calibration (target relative error ≤ {self.max_rel_error:g}):", fmt.format(*header).rstrip()]
-        return "\n".join(lines + [fmt.format(*row).rstrip() for row in rows])
+        rows = [{"layer": layer.qualname, "rows": layer.rows, "mean|a|": f"{layer.mean_abs:.4g}", "k": f"{layer.k:g}",
+                 "rel.error": f"{layer.rel_error:.4f}",
+                 "spikes/value": "-" if layer.mean_count is None else f"{layer.mean_count:.3f}",
+                 "target met": "yes" if layer.met else "NO"} for layer in self.layers]
+        title = f"calibration (target relative error ≤ {self.max_rel_error:g}):"
+        return title + "\n" + format_table(rows, rule=False)
 
 
 DEFAULT_CANDIDATES: tuple[float, ...] = (1, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32)

@@ -16,16 +16,15 @@ one run, with one thread count:
 
 from __future__ import annotations
 
-import statistics
 import tempfile
-import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
 from pydantic import Field
 
-from fastsnn.benchmark import Benchmark, Progress
+from fastsnn.benchmark import Benchmark, Progress, time_interleaved
 from fastsnn.errors import FastSNNError
 from fastsnn.params import Params
 
@@ -83,22 +82,18 @@ def decode_ms_per_token(models: dict[str, torch.nn.Module], prefix: torch.Tensor
     """Prefill ``prefix [1, P]`` into each model's cache, then decode ``tokens`` greedy tokens one at a
     time, the models taking turns at each step (so that load from other processes hits all alike):
     the median ms per token of each model."""
-    state, times = {}, {name: [] for name in models}
+    state = {}
+
+    def step(name: str) -> None:
+        cache, logits = state[name]
+        state[name] = (cache, models[name](logits[:, -1:].argmax(-1), cache=cache))
+
     with torch.no_grad():
         for name, model in models.items():
             cache = model.init_cache(1)
             state[name] = (cache, model.prefill(prefix, cache))
-        for step in range(tokens + 2):  # the first two are warm-up
-            for name, model in models.items():
-                cache, logits = state[name]
-                next_id = logits[:, -1:].argmax(-1)
-                start = time.perf_counter()
-                logits = model(next_id, cache=cache)
-                elapsed = time.perf_counter() - start
-                state[name] = (cache, logits)
-                if step >= 2:
-                    times[name].append(elapsed)
-    return {name: 1000 * statistics.median(values) for name, values in times.items()}
+        seconds = time_interleaved({name: partial(step, name) for name in models}, repeats=tokens, warmup=2)
+    return {name: 1000 * s for name, s in seconds.items()}
 
 
 class DeployBenchmark(Benchmark):

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import statistics
-import time
 from typing import Any, Callable, Literal
 
 import torch
@@ -23,7 +21,7 @@ from torch.nn import functional as F
 
 import fastsnn
 from fastsnn import Benchmark, FastSNNError, Params
-from fastsnn.benchmark import Progress
+from fastsnn.benchmark import Progress, time_interleaved
 
 CODING_NAMES = ("binary", "ternary", "bitwise", "bitwise_bidirectional", "twos_complement")
 Step = Callable[[torch.Tensor], torch.Tensor]
@@ -183,19 +181,9 @@ class NeuronBenchmark(Benchmark):
         """Median (or min, per ``statistic``) ms per call, timed round-robin (one run of each per round),
         so that load from other processes hits every case alike and the ratios stay meaningful."""
         p = self.params
-        for call in calls.values():
-            for _ in range(p.warmup):
-                call()
-        times: dict[str, list[float]] = {name: [] for name in calls}
-        for _ in range(p.repeats):
-            for name, call in calls.items():
-                self._sync()
-                start = time.perf_counter()
-                call()
-                self._sync()
-                times[name].append(time.perf_counter() - start)
-        summary = statistics.median if p.statistic == "median" else min
-        return {name: summary(ts) * 1e3 for name, ts in times.items()}
+        seconds = time_interleaved(calls, repeats=p.repeats, warmup=p.warmup, statistic=p.statistic,
+                                   device=self.device)
+        return {name: s * 1e3 for name, s in seconds.items()}
 
     def _coding_rows(self, progress: Progress) -> list[dict[str, Any]]:
         p = self.params

@@ -14,29 +14,13 @@ import importlib
 import json
 import subprocess
 import sys
-import time
 from typing import Any, Callable
 
 import torch
 
+from fastsnn.benchmark import time_call
 
-def time_call(fn: Callable[[], Any], repeats: int, warmup: int = 1, device: str = "cpu") -> float:
-    """Best (minimum) wall seconds of ``fn()`` over ``repeats`` runs after ``warmup`` runs.
-
-    The minimum is the least disturbed by other work on a shared machine. On CUDA the device is
-    synchronised around each run, so the time covers the kernels, not just their launch.
-    """
-    sync = torch.cuda.synchronize if str(device).startswith("cuda") else (lambda: None)
-    for _ in range(warmup):
-        fn()
-    sync()
-    times = []
-    for _ in range(max(1, repeats)):
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return min(times)
+__all__ = ["cuda_peak_memory_bytes", "matmul_peak_gflops", "peak_memory_bytes", "time_call"]
 
 
 def matmul_peak_gflops(sizes: tuple[int, ...] = (512, 1024, 2048), repeats: int = 3,

@@ -7,6 +7,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from fastsnn.tables import format_table
+
 
 @dataclass(frozen=True)
 class Replacement:
@@ -71,17 +73,17 @@ class ConversionReport:
         lines = [f"ANN→SNN conversion: {len(self.replaced)} replaced, {len(self.kept)} kept{left} "
                  f"(rules tried: {', '.join(self.rules) or 'none'})"]
         if self.replaced:
-            rows = [(_where(r.qualname), f"{r.original} → {r.replacement}", r.rule,
-                     "" if r.feature_dim is None else str(r.feature_dim), r.note) for r in self.replaced]
-            lines += _table(("module", "change", "rule", "width", "note"), rows)
+            rows = [{"module": _where(r.qualname), "change": f"{r.original} → {r.replacement}", "rule": r.rule,
+                     "width": "" if r.feature_dim is None else r.feature_dim, "note": r.note} for r in self.replaced]
+            lines.append(format_table(rows, indent="  ", rule=False))
         if self.kept:
             lines.append("kept:")
-            lines += _table(("module", "type", "reason"),
-                            [(_where(k.qualname), k.type_name, k.reason) for k in self.kept])
+            lines.append(format_table([{"module": _where(k.qualname), "type": k.type_name, "reason": k.reason}
+                                       for k in self.kept], indent="  ", rule=False))
         if self.not_converted:
             lines.append("not converted (activations called as functions):")
-            lines += _table(("module", "call", "reason"),
-                            [(_where(n.qualname), n.call, n.reason) for n in self.not_converted])
+            lines.append(format_table([{"module": _where(n.qualname), "call": n.call, "reason": n.reason}
+                                       for n in self.not_converted], indent="  ", rule=False))
         lines += [f"note: {note}" for note in self.notes]
         return "\n".join(lines)
 
@@ -89,8 +91,3 @@ class ConversionReport:
 def _where(qualname: str) -> str:
     return qualname or "(root)"
 
-
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
-    fmt = "  " + "  ".join(f"{{:<{w}}}" for w in widths)
-    return [fmt.format(*header).rstrip()] + [fmt.format(*row).rstrip() for row in rows]
