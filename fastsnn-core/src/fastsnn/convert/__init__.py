@@ -7,9 +7,11 @@
 
 from fastsnn.convert.engine import convert, resolve_rules
 from fastsnn.convert.report import ConversionReport, KeptModule, NotConverted, Replacement
-from fastsnn.convert.rule import ConversionContext, ConversionRule
+from fastsnn.convert.rule import CONVERTED_MARK, PREPARED, ConversionContext, ConversionRule
 
 __all__ = [
+    "CONVERTED_MARK",
+    "PREPARED",
     "ConversionContext",
     "ConversionReport",
     "ConversionRule",

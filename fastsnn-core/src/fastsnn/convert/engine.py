@@ -32,7 +32,7 @@ from fastsnn.config.refs import ComponentRef
 from fastsnn.config.run import ConvertConfig
 from fastsnn.convert import functional
 from fastsnn.convert.report import ConversionReport, KeptModule, NotConverted, Replacement
-from fastsnn.convert.rule import CONVERTED_MARK, ConversionContext, ConversionRule
+from fastsnn.convert.rule import CONVERTED_MARK, PREPARED, ConversionContext, ConversionRule
 from fastsnn.errors import FastSNNError
 from fastsnn.kind_table import DEFAULT_NEURON
 from fastsnn.neuron import SpikingNeuron
@@ -86,9 +86,15 @@ def convert(
     target = model if inplace else copy.deepcopy(model)
     context = ConversionContext(neuron=neuron, d_model=d_model, options=dict(options or {}))
     walker = _Walker(named_rules, context)
+    walker.prepare(target)
     converted = walker.visit(target, "")
     converted = walker.convert_functional_calls(converted)
     walker.report.rules = [name for name, _ in named_rules]
+    if not walker.report.replaced and not walker.report.not_converted:
+        walker.report.notes.append(
+            "nothing to convert: no module matched a rule and no activation is called as a function "
+            f"({_where_types(walker.report)}); the model is returned unchanged"
+        )
     _disable_fused_fast_paths(converted, walker.report)
     return converted, walker.report
 
@@ -191,6 +197,11 @@ def _where(qualname: str) -> str:
     return qualname or "(root)"
 
 
+def _where_types(report: ConversionReport) -> str:
+    kinds = report.kept_types()
+    return "leaf modules: " + (", ".join(f"{n}×{k}" for k, n in kinds.items()) if kinds else "none")
+
+
 def _child_name(qualname: str, name: str) -> str:
     return f"{qualname}.{name}" if qualname else name
 
@@ -208,6 +219,25 @@ class _Walker:
         #: the originals met so far, kept alive for the walk so that their ids are not reused
         self._originals: list[nn.Module] = []
 
+    def prepare(self, model: nn.Module) -> None:
+        """Let every rule rewrite the model before the walk (:meth:`ConversionRule.prepare`)."""
+        for name, rule in self.rules:
+            try:
+                records = rule.prepare(model, self.context)
+            except FastSNNError as err:
+                raise FastSNNError(f"conversion rule {name!r} (preparing the model): {err}") from err
+            except Exception as err:
+                raise FastSNNError(
+                    f"conversion rule {name!r} failed preparing the model: {type(err).__name__}: {err}"
+                ) from err
+            for record in records or []:
+                if not isinstance(record, Replacement):
+                    raise FastSNNError(
+                        f"conversion rule {name!r}: prepare() must return a list of fastsnn.convert.Replacement, "
+                        f"got a {type(record).__name__}"
+                    )
+                self.report.replaced.append(dataclasses.replace(record, rule=record.rule or name))
+
     # -- the module walk ----------------------------------------------------------------------------
     def visit(self, module: nn.Module, qualname: str) -> nn.Module:
         earlier = self.seen.get(id(module))
@@ -219,6 +249,9 @@ class _Walker:
         return result
 
     def _visit_first(self, module: nn.Module, qualname: str) -> tuple[nn.Module, Replacement | None]:
+        if getattr(module, CONVERTED_MARK, False) == PREPARED:  # listed by the rule's prepare()
+            self.width = _output_width(module) or self.width
+            return module, None
         if isinstance(module, SpikingNeuron) or getattr(module, CONVERTED_MARK, False):
             self.report.kept.append(KeptModule(qualname, type(module).__name__, "already spiking"))
             return module, None

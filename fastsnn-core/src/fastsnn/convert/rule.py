@@ -21,6 +21,8 @@ from fastsnn.plugins import get_registry
 
 #: Attribute the engine sets on every replacement so that converting twice changes nothing.
 CONVERTED_MARK = "fastsnn_converted"
+#: The value of :data:`CONVERTED_MARK` on modules a rule's :meth:`ConversionRule.prepare` put in place.
+PREPARED = "prepared"
 
 
 @dataclass
@@ -94,3 +96,14 @@ class ConversionRule(Component, ABC):
     def describe(self, original: nn.Module, replacement: nn.Module) -> str:
         """One line for the conversion report (override to say more, e.g. a chosen threshold)."""
         return ""
+
+    def prepare(self, model: nn.Module, context: ConversionContext) -> list[Any]:
+        """Rewrite ``model`` (the copy being converted) in place before the module walk; default: nothing.
+
+        For changes one module cannot make alone, e.g. folding a BatchNorm into the layer before
+        it. Return one :class:`~fastsnn.convert.Replacement` per change (``rule`` may be left
+        ``""``: the engine fills in this rule's name). A module the pass puts into the model
+        should carry ``setattr(module, CONVERTED_MARK, PREPARED)``: the walk then leaves it alone
+        without listing it again.
+        """
+        return []
