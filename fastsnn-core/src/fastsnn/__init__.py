@@ -27,6 +27,7 @@ from fastsnn.neuron import SpikingNeuron
 from fastsnn.params import Component, Params
 from fastsnn.plugins import PLUGIN_API_VERSION, get_plugin_manager, get_registry
 from fastsnn.spike_tensor import SpikeTensor
+from fastsnn.spikescope import scope
 from fastsnn.surrogate import Surrogate
 
 try:
@@ -69,4 +70,5 @@ __all__ = [
     "hookimpl",
     "kinds",
     "load",
+    "scope",
 ]

@@ -25,10 +25,10 @@ def cli(debug: bool, threads: int | None) -> None:
 
 
 def _add_builtin_commands() -> None:
-    from fastsnn.cli import bench, demo, discover, evaluate, pipeline, scaffold, validate
+    from fastsnn.cli import bench, demo, discover, evaluate, pipeline, scaffold, scope, validate
 
     for command in (*discover.COMMANDS, validate.validate, demo.demo, pipeline.train, evaluate.evaluate, pipeline.generate,
-                    pipeline.export, pipeline.inspect_command, scaffold.plugin, bench.bench):
+                    pipeline.export, pipeline.inspect_command, scope.scope_command, scaffold.plugin, bench.bench):
         cli.add_command(command)
 
 

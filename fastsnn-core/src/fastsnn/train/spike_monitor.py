@@ -15,6 +15,14 @@ Statistics of one layer over the values it emitted while recording (counts ``n``
 - ``sparsity``: fraction of values with ``n = 0``;
 - ``silent``: fraction of units that never fired (``n = 0`` for every token seen) — dead units;
 - ``saturated``: fraction of units that fired for every token seen — units that never rest.
+
+With ``record(histograms=True)`` each layer also keeps its spike-count histogram (count value →
+how many values had it); SpikeScope (:mod:`fastsnn.spikescope`) derives event counts and time
+steps per coding from it.
+
+A neuron whose consumer takes spikes directly (``accepts_spikes``, e.g. the int8 layer of
+:mod:`fastsnn.quantize`: the FFN calls ``neuron.spikes`` and never the neuron's forward) is
+recorded from that consumer's input instead, so a quantised model reports the same layers.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from torch.nn import functional as F
 
 from fastsnn.config.run import SpikeRegularizer
 from fastsnn.neuron import SpikingNeuron
+from fastsnn.spike_tensor import SpikeTensor
 
 
 @dataclass
@@ -40,11 +49,16 @@ class LayerSpikeStats:
     zeros: int = 0
     ever_fired: torch.Tensor | None = None  # [D] bool
     always_fired: torch.Tensor | None = None  # [D] bool
+    histogram: dict[int, int] | None = None  # count value → how many values; kept when not None
 
     def add(self, counts: torch.Tensor) -> None:
         """Add counts ``[..., D]`` (detached)."""
         flat = counts.reshape(-1, counts.shape[-1]) if counts.dim() else counts.reshape(1, 1)
         nonzero = flat != 0
+        if self.histogram is not None and flat.numel():
+            values, freq = torch.unique(flat.round().to(torch.int64), return_counts=True)
+            for value, n in zip(values.tolist(), freq.tolist()):
+                self.histogram[value] = self.histogram.get(value, 0) + n
         self.values += flat.numel()
         self.spikes += float(flat.abs().sum(dtype=torch.float64))
         self.zeros += flat.numel() - int(nonzero.sum())
@@ -86,23 +100,30 @@ class SpikeMonitor:
 
     def __init__(self, model: nn.Module, regularizer: SpikeRegularizer | None = None) -> None:
         self.neurons = [(name, m) for name, m in model.named_modules() if isinstance(m, SpikingNeuron)]
+        #: consumer module name → the name of the neuron whose spikes it takes (``accepts_spikes``)
+        self.spike_consumers = spike_consumers(model)
+        self._consumers = [(name, m) for name, m in model.named_modules() if name in self.spike_consumers]
         self.regularizer = regularizer
         self.stats: dict[str, LayerSpikeStats] = {}
         self._rates: list[torch.Tensor] = []
         self._active = False
+        self._histograms = False
 
     def __bool__(self) -> bool:
         return bool(self.neurons)
 
     @contextmanager
-    def record(self, stats: bool = True, rates: bool = False) -> Iterator[None]:
-        """Inside the block, each neuron call adds to the statistics (``stats``) and/or keeps its
-        differentiable mean ``|count|`` for :meth:`penalty` (``rates``). Hooks exist only inside."""
+    def record(self, stats: bool = True, rates: bool = False, histograms: bool = False) -> Iterator[None]:
+        """Inside the block, each neuron call adds to the statistics (``stats``; with ``histograms``
+        also to each layer's count histogram) and/or keeps its differentiable mean ``|count|`` for
+        :meth:`penalty` (``rates``). Hooks exist only inside."""
         if not self.neurons or not (stats or rates):
             yield
             return
         handles = [m.register_forward_hook(self._hook(name, stats, rates)) for name, m in self.neurons]
-        self._active = True
+        handles += [m.register_forward_pre_hook(self._consumer_hook(self.spike_consumers[name], stats, rates))
+                    for name, m in self._consumers]
+        self._active, self._histograms = True, histograms
         try:
             yield
         finally:
@@ -110,16 +131,27 @@ class SpikeMonitor:
             for handle in handles:
                 handle.remove()
 
+    def _add(self, name: str, counts: torch.Tensor, stats: bool, rates: bool) -> None:
+        if rates:
+            self._rates.append(counts.abs().float().mean())
+        if stats:
+            layer = self.stats.setdefault(name, LayerSpikeStats(histogram={} if self._histograms else None))
+            layer.add(counts.detach())
+
     def _hook(self, name: str, stats: bool, rates: bool) -> Any:
         def hook(module: SpikingNeuron, inputs: tuple[Any, ...], output: Any) -> None:
             if not self._active or not inputs or not isinstance(inputs[0], torch.Tensor):
                 return  # an activation-checkpointing recompute in backward, or an odd call
             with torch.set_grad_enabled(rates and torch.is_grad_enabled()):
                 counts = module.spikes(inputs[0]).counts
-            if rates:
-                self._rates.append(counts.abs().float().mean())
-            if stats:
-                self.stats.setdefault(name, LayerSpikeStats()).add(counts.detach())
+            self._add(name, counts, stats, rates)
+
+        return hook
+
+    def _consumer_hook(self, name: str, stats: bool, rates: bool) -> Any:
+        def hook(module: nn.Module, inputs: tuple[Any, ...]) -> None:
+            if self._active and inputs and isinstance(inputs[0], SpikeTensor) and inputs[0].view == "count":
+                self._add(name, inputs[0].counts, stats, rates)
 
         return hook
 
@@ -138,6 +170,25 @@ class SpikeMonitor:
 
     def take_stats(self) -> dict[str, dict[str, float]]:
         """The statistics recorded so far, per layer, as plain numbers; resets them."""
-        out = {name: s.as_dict() for name, s in self.stats.items()}
-        self.stats = {}
+        return {name: s.as_dict() for name, s in self.take_layers().items()}
+
+    def take_layers(self) -> dict[str, LayerSpikeStats]:
+        """The running totals recorded so far, per layer (histograms included); resets them."""
+        out, self.stats = self.stats, {}
         return out
+
+
+def spike_consumers(model: nn.Module) -> dict[str, str]:
+    """Modules that take a neuron's spikes directly (``accepts_spikes``) → that neuron's name: the one
+    :class:`SpikingNeuron` among the consumer's siblings (how the FFN blocks hand them over)."""
+    found = {}
+    for parent_name, parent in model.named_modules():
+        prefix = f"{parent_name}." if parent_name else ""
+        children = list(parent.named_children())
+        neurons = [name for name, child in children if isinstance(child, SpikingNeuron)]
+        if len(neurons) != 1:
+            continue
+        for name, child in children:
+            if getattr(child, "accepts_spikes", False):
+                found[prefix + name] = prefix + neurons[0]
+    return found
