@@ -40,9 +40,10 @@ def load(path: str | Path) -> Any:
 
 
 def load_with_tokenizer(path: str | Path) -> tuple[Any, Any]:
-    """``(model, tokenizer)`` saved at ``path`` (see :func:`load`); the tokenizer is a
-    :class:`~fastsnn.data.text.CharTokenizer`, or None when the model was saved without one."""
-    from fastsnn.data.text import CharTokenizer
+    """``(model, tokenizer)`` saved at ``path`` (see :func:`load`); the tokenizer is a byte, char
+    or BPE tokenizer (:func:`fastsnn.data.tokenizer.tokenizer_from_dict`), or None when the model
+    was saved without one."""
+    from fastsnn.data.tokenizer import tokenizer_from_dict
 
     path = Path(path)
     if not path.exists():
@@ -57,7 +58,7 @@ def load_with_tokenizer(path: str | Path) -> tuple[Any, Any]:
         return model, tokenizer
     contents = read_snn(path)
     model = build_saved_model(contents.meta, contents.tensors, f"{path}:{CONFIG_FILE}", f"{path}:{WEIGHTS_FILE}")
-    tokenizer = CharTokenizer.from_dict(contents.tokenizer) if contents.tokenizer is not None else None
+    tokenizer = tokenizer_from_dict(contents.tokenizer) if contents.tokenizer is not None else None
     return model, tokenizer
 
 
