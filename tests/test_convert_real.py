@@ -85,10 +85,10 @@ def test_transformer_layer_default_functional_relu_is_converted_and_linears_wrap
     block = nn.TransformerEncoderLayer(d_model=32, nhead=4, dim_feedforward=64, batch_first=True, dropout=0.0)
     snn, report = convert(block)
     # linear1, linear2, self_attn.out_proj; and the function F.relu held in block.activation
-    assert report.by_rule() == {"linear": 3, "relu": 1} and report.not_converted == []
+    assert report.by_rule() == {"linear": 3, "relu": 1, "dropout": 3} and report.not_converted == []
     assert [(r.qualname, r.original, r.feature_dim) for r in report.replaced if r.rule == "relu"] == [
         ("activation", "F.relu", 64)]
-    assert report.kept_types() == {"LayerNorm": 2, "Dropout": 3}
+    assert report.kept_types() == {"LayerNorm": 2}
     assert "disabled TransformerEncoderLayer's fused inference path" in report.notes[0]
     x = torch.randn(2, 5, 32)
     snn.eval()
@@ -105,7 +105,7 @@ def test_transformer_layer_fused_path_cannot_bypass_a_converted_activation():
     block = nn.TransformerEncoderLayer(d_model=32, nhead=4, dim_feedforward=64, batch_first=True, dropout=0.0,
                                        activation=nn.GELU()).eval()
     snn, report = convert(block, neuron={"name": "adaptive_threshold", "k": 1})
-    assert report.by_rule() == {"linear": 3, "gelu": 1}
+    assert report.by_rule() == {"linear": 3, "gelu": 1, "dropout": 3}
     assert "disabled TransformerEncoderLayer's fused inference path" in report.notes[0]
     x = torch.randn(2, 5, 32)
     with torch.no_grad():
@@ -118,5 +118,6 @@ def test_transformer_layer_fused_path_cannot_bypass_a_converted_activation():
 
 def test_unknown_rule_with_the_real_registry_suggests_the_closest(ann):
     with pytest.raises(UnknownComponentError, match=r"unknown rule 'rellu' \(did you mean 'relu'\?\); "
-                                                    r"available rule components: gelu, linear, relu, silu"):
+                                                    r"available rule components: batchnorm_fold, clamp, conv, dropout, flatten, gelu, leaky_relu, "
+                                                        r"linear, pool, relu, relu6, silu"):
         convert(ann, rules=["rellu"])

@@ -30,11 +30,11 @@ def test_rules_are_registered_with_params():
 def test_convert_replaces_each_kind_and_keeps_the_rest():
     ann = mlp()
     snn, report = convert(ann, neuron="test_adaptive")
-    assert report.by_rule() == {"linear": 4, "relu": 1, "gelu": 1, "silu": 1}
-    assert report.kept_types() == {"LayerNorm": 1, "Dropout": 1}
+    assert report.by_rule() == {"linear": 4, "relu": 1, "gelu": 1, "silu": 1, "dropout": 1}
+    assert report.kept_types() == {"LayerNorm": 1}, "norms are kept as they are"
     assert [type(m).__name__ for m in snn] == [
         "TemporalLinear", "SpikingActivation", "TemporalLinear", "SpikingActivation", "TemporalLinear",
-        "SpikingActivation", "LayerNorm", "Dropout", "TemporalLinear",
+        "SpikingActivation", "LayerNorm", "Identity", "TemporalLinear",
     ]
     assert isinstance(snn[3].activation, nn.GELU) and snn[3].activation.approximate == "tanh"
     assert type(ann[1]) is nn.ReLU, "the ANN itself must stay untouched"

@@ -9,9 +9,17 @@ PLUGIN_API_VERSION = "2.0"
 
 @hookimpl
 def fastsnn_register_conversion_rules(register):
-    from fastsnn_convert.rules import GELURule, LinearRule, ReLURule, SiLURule
+    from fastsnn_convert import rules
 
-    register("relu", ReLURule)
-    register("gelu", GELURule)
-    register("silu", SiLURule)
-    register("linear", LinearRule)
+    register("relu", rules.ReLURule)
+    register("relu6", rules.ReLU6Rule)
+    register("leaky_relu", rules.LeakyReLURule)
+    register("clamp", rules.HardtanhRule)  # "hardtanh" is fastsnn-example's rule (its own neuron)
+    register("gelu", rules.GELURule)
+    register("silu", rules.SiLURule)
+    register("linear", rules.LinearRule)
+    register("conv", rules.ConvRule)
+    register("batchnorm_fold", rules.BatchNormRule)
+    register("pool", rules.PoolRule)
+    register("flatten", rules.FlattenRule)
+    register("dropout", rules.DropoutRule)
