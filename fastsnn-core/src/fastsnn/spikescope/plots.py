@@ -93,7 +93,7 @@ def _histograms(figure: type, report: ScopeReport) -> Any:
     layers = report.layers[:MAX_HISTOGRAMS]
     cols = min(4, len(layers))
     rows = math.ceil(len(layers) / cols)
-    fig = figure(figsize=(3.2 * cols + 0.6, 2.6 * rows + 0.8), layout="constrained")
+    fig = figure(figsize=(max(6.0, 3.2 * cols + 0.6), 2.6 * rows + 0.8), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False)
     for ax, layer in zip(axes.flat, layers):
         counts = sorted(layer.histogram)
