@@ -11,6 +11,7 @@ from fastsnn_convert.calibrate import CalibrationReport, LayerCalibration, calib
 from fastsnn_convert.evaluate import Evaluation, evaluate, set_time_steps
 from fastsnn_convert.events import SpikeTrain, event_inference, max_count_for
 from fastsnn_convert.fold import fold_batchnorm
+from fastsnn_convert.folder import load_converted, save_converted
 from fastsnn_convert.modules import (
     SpikingActivation,
     TemporalConv1d,
@@ -41,6 +42,8 @@ __all__ = [
     "evaluate",
     "event_inference",
     "fold_batchnorm",
+    "load_converted",
     "max_count_for",
+    "save_converted",
     "set_time_steps",
 ]

@@ -23,3 +23,10 @@ def fastsnn_register_conversion_rules(register):
     register("pool", rules.PoolRule)
     register("flatten", rules.FlattenRule)
     register("dropout", rules.DropoutRule)
+
+
+@hookimpl
+def fastsnn_register_commands(cli):
+    from fastsnn_convert.cli import convert_command
+
+    cli.add_command(convert_command)
