@@ -26,16 +26,19 @@ class ProjectedAttention(AttentionBase):
 
     class Params(Params):
         n_kv_heads: int | None = Field(None, gt=0, description="key/value heads (grouped-query); default n_heads")
+        qkv_bias: bool = Field(False, description="biases in the q, k and v projections (Qwen2, GPT-2)")
+        out_bias: bool = Field(False, description="a bias in the output projection (GPT-2)")
 
     def __init__(self, d_model: int, n_heads: int, layer_idx: int = 0, max_seq_len: int | None = None,
                  **kwargs: Any) -> None:
         super().__init__(d_model, n_heads, layer_idx, max_seq_len, **kwargs)
         self.heads = HeadLayout.resolve(self.kernel_name, d_model, n_heads, self.params.n_kv_heads, layer_idx)
         inner, kv_inner = self.heads.n_heads * self.heads.head_dim, self.heads.n_kv_heads * self.heads.head_dim
-        self.q_proj = nn.Linear(d_model, inner, bias=False)
-        self.k_proj = nn.Linear(d_model, kv_inner, bias=False)
-        self.v_proj = nn.Linear(d_model, kv_inner, bias=False)
-        self.o_proj = nn.Linear(inner, d_model, bias=False)
+        qkv_bias = self.params.qkv_bias
+        self.q_proj = nn.Linear(d_model, inner, bias=qkv_bias)
+        self.k_proj = nn.Linear(d_model, kv_inner, bias=qkv_bias)
+        self.v_proj = nn.Linear(d_model, kv_inner, bias=qkv_bias)
+        self.o_proj = nn.Linear(inner, d_model, bias=self.params.out_bias)
 
     def split_heads(self, x: torch.Tensor, n_heads: int) -> torch.Tensor:
         """``[B, T, H·D]`` → ``[B, H, T, D]``."""
@@ -65,6 +68,7 @@ class ProjectedAttention(AttentionBase):
 
     def extra_repr(self) -> str:
         h = self.heads
-        own = {k: v for k, v in self.params.model_dump().items() if k != "n_kv_heads"}
+        own = {k: v for k, v in self.params.model_dump().items()  # biases shown only when on
+               if k != "n_kv_heads" and not (k in ("qkv_bias", "out_bias") and not v)}
         text = f"layer={self.layer_idx}, heads={h.n_heads}, kv_heads={h.n_kv_heads}, head_dim={h.head_dim}"
         return ", ".join([text, *(f"{k}={v!r}" for k, v in own.items())])

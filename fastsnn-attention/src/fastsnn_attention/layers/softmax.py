@@ -75,11 +75,13 @@ class SoftmaxAttention(ProjectedAttention):
 
     class Params(ProjectedAttention.Params):
         rope_base: float = Field(10000.0, gt=0, description="RoPE frequency base")
+        rope: bool = Field(True, description="rotary position embedding on q and k (false: no positions here, "
+                           "e.g. a model with a learned position table such as GPT-2)")
 
     def __init__(self, d_model: int, n_heads: int, layer_idx: int = 0, max_seq_len: int | None = None,
                  **kwargs: Any) -> None:
         super().__init__(d_model, n_heads, layer_idx, max_seq_len, **kwargs)
-        self.rope = RotaryEmbedding(self.heads.head_dim, self.params.rope_base)
+        self.rope = RotaryEmbedding(self.heads.head_dim, self.params.rope_base) if self.params.rope else None
 
     def init_cache(self, batch_size: int, device: Any = None, dtype: torch.dtype | None = None) -> KVCache:
         h = self.heads
@@ -89,7 +91,8 @@ class SoftmaxAttention(ProjectedAttention):
     def mix(self, x: torch.Tensor, cache: KVCache | None, start: int) -> torch.Tensor:
         """``x [B, T, d_model]`` (positions ``start …``) → ``[B, T, d_model]``; a decoded token costs O(prefix)."""
         q, k, v = self.project_qkv(x)  # (B, H, T, D), (B, Hkv, T, D) ×2
-        q, k = self.rope(q, start), self.rope(k, start)
+        if self.rope is not None:
+            q, k = self.rope(q, start), self.rope(k, start)
         if cache is not None:
             k, v = cache.append(k, v)  # (B, Hkv, start+T, D) ×2
             k, v = k.to(q.dtype), v.to(q.dtype)

@@ -85,12 +85,14 @@ class SlidingWindowAttention(ProjectedAttention):
     class Params(ProjectedAttention.Params):
         window: int = Field(512, gt=0, description="W: keys per query, including the query's own token")
         rope_base: float = Field(10000.0, gt=0, description="RoPE frequency base")
+        rope: bool = Field(True, description="rotary position embedding on q and k (false: no positions here, "
+                           "e.g. a model with a learned position table such as GPT-2)")
         block_size: int | None = Field(None, gt=0, description="queries per block of the blockwise form (default max(64, W/4))")
 
     def __init__(self, d_model: int, n_heads: int, layer_idx: int = 0, max_seq_len: int | None = None,
                  **kwargs: Any) -> None:
         super().__init__(d_model, n_heads, layer_idx, max_seq_len, **kwargs)
-        self.rope = RotaryEmbedding(self.heads.head_dim, self.params.rope_base)
+        self.rope = RotaryEmbedding(self.heads.head_dim, self.params.rope_base) if self.params.rope else None
 
     def init_cache(self, batch_size: int, device: Any = None, dtype: torch.dtype | None = None) -> SlidingWindowCache:
         h = self.heads
@@ -105,7 +107,8 @@ class SlidingWindowAttention(ProjectedAttention):
         """``x [B, T, d_model]`` (positions ``start …``) → ``[B, T, d_model]``; O(T·W) memory, O(W) per decoded token."""
         window, block_size = self.params.window, self.params.block_size
         q, k, v = self.project_qkv(x)  # (B, H, T, D), (B, Hkv, T, D) ×2
-        q, k = self.rope(q, start), self.rope(k, start)
+        if self.rope is not None:
+            q, k = self.rope(q, start), self.rope(k, start)
         if cache is None:
             o = blockwise_swa(q, k, v, window, block_size=block_size)
         elif x.shape[1] == 1:
