@@ -7,6 +7,7 @@ config's ``neuron`` reference), so this module needs no registry.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Any, Literal
 
 import torch
@@ -17,20 +18,26 @@ from torch.nn import functional as F
 from fastsnn.neuron import SpikingNeuron
 from fastsnn.params import Component, Params
 
-ACTIVATIONS = {"relu": F.relu, "silu": F.silu, "gelu": F.gelu, "none": None}
+#: ``gelu_tanh`` is the tanh approximation (GPT-2's ``gelu_new``, Hendrycks & Gimpel 2016)
+ACTIVATIONS = {"relu": F.relu, "silu": F.silu, "gelu": F.gelu, "gelu_tanh": partial(F.gelu, approximate="tanh"),
+               "none": None}
 
 
 class PulseFFN(Component, nn.Module):
     """``down(neuron(act(up(x))))``: the hidden activation is turned into spikes (sINT counts in training).
 
     The activation (ReLU by default) keeps the block non-linear whatever the neuron's sign mode:
-    a signed sINT neuron on its own is a quantised identity. ``x [..., d_model]`` → same shape.
+    a signed sINT neuron on its own is a quantised identity. With ``spiking=false`` a plain MLP
+    ``down(act(up(x)))`` (e.g. a converted GPT-2 block before its neurons are switched on).
+    ``x [..., d_model]`` → same shape.
     """
 
     class Params(Params):
-        activation: Literal["relu", "silu", "gelu", "none"] = Field(
-            "relu", description="applied before the neuron ('none': the neuron is the only non-linearity)")
+        activation: Literal["relu", "silu", "gelu", "gelu_tanh", "none"] = Field(
+            "relu", description="applied before the neuron ('none': the neuron is the only non-linearity; "
+            "'gelu_tanh': GELU's tanh approximation, GPT-2's)")
         bias: bool = Field(False, description="use biases in the two projections")
+        spiking: bool = Field(True, description="pass the hidden activation through the neuron")
 
     def __init__(self, d_model: int, d_ff: int, neuron: nn.Module, *, params: Params | Mapping[str, Any] | None = None,
                  **values: Any) -> None:
@@ -38,7 +45,7 @@ class PulseFFN(Component, nn.Module):
         self.init_params(params, values)
         self.up = nn.Linear(d_model, d_ff, bias=self.params.bias)
         self.act = ACTIVATIONS[self.params.activation]
-        self.neuron = neuron
+        self.neuron = neuron if self.params.spiking else nn.Identity()
         self.down = nn.Linear(d_ff, d_model, bias=self.params.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (..., d_model)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, TypeAdapter, model_validator
 
@@ -51,6 +51,10 @@ class ModelConfig(BaseModel):
     ffn: FFNRef = Field("pulse", description="feed-forward block")
     neuron: NeuronRef = Field(DEFAULT_NEURON, description="spiking activation inside the FFN")
     norm: NormRef = Field("rmsnorm", description="normalisation layer")
+    position_embedding: Literal["none", "learned"] = Field(
+        "none", description="'learned': a table of max_seq_len position vectors added to the token embeddings "
+        "(GPT-2; then turn RoPE off in the attention layers that have it); 'none': positions come from the "
+        "attention layers (RoPE) alone")
     tie_embeddings: bool = Field(True, description="share the input embedding and output head weights")
     init_std: float = Field(0.02, gt=0, description="std of the normal weight init")
 
@@ -60,6 +64,8 @@ class ModelConfig(BaseModel):
             raise ValueError(f"n_heads ({self.n_heads}) must divide d_model ({self.d_model})")
         if isinstance(self.attention, list) and len(self.attention) != self.n_layers:
             raise ValueError(f"attention lists {len(self.attention)} layers but n_layers is {self.n_layers}")
+        if self.position_embedding == "learned" and self.max_seq_len is None:
+            raise ValueError("position_embedding='learned' needs max_seq_len (the table has one row per position)")
         bad = [i for i in self.softmax_layers if not 0 <= i < self.n_layers]
         if bad:
             raise ValueError(f"softmax_layers {bad} out of range for n_layers={self.n_layers}")

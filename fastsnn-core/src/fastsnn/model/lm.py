@@ -43,6 +43,9 @@ class SpikingLM(nn.Module):
         super().__init__()
         self.config = config
         self.embed = nn.Embedding(config.vocab_size, config.d_model)
+        # GPT-2's learned absolute positions (validated: max_seq_len is set)
+        self.pos_embed = (nn.Embedding(config.max_seq_len, config.d_model)
+                          if config.position_embedding == "learned" else None)
         self.layer_attention = config.layer_attention()
         self.blocks = nn.ModuleList(Block(config, i, ref) for i, ref in enumerate(self.layer_attention))
         self.norm = config.norm.build(dim=config.d_model)
@@ -125,6 +128,9 @@ class SpikingLM(nn.Module):
                 who = (f"{name} ({type(module).__name__}, layer {module.layer_idx}) needs a limit: {needs}" if needs
                        else "set in the model config; no layer needs a limit: leave max_seq_len unset to lift it")
                 best = (limit, bool(needs), who)
+        if self.pos_embed is not None and (best is None or not best[1] or self.pos_embed.num_embeddings < best[0]):
+            best = (self.pos_embed.num_embeddings, True,
+                    "pos_embed (the learned position table) needs a limit: it has one row per position")
         return None if best is None else (best[0], best[2])
 
     def check_length(self, seen: int, new: int) -> None:
@@ -163,6 +169,9 @@ class SpikingLM(nn.Module):
             cache.check(id(self), B)
         self.check_length(0 if cache is None else cache.seen, T)
         x = self.embed(input_ids)  # (B, T, d)
+        if self.pos_embed is not None:
+            start = 0 if cache is None else cache.seen
+            x = x + self.pos_embed(torch.arange(start, start + T, device=input_ids.device))  # (T, d) broadcast
         for i, block in enumerate(self.blocks):
             x = block(x, None if cache is None else cache.layers[i])
         if cache is not None:
