@@ -370,7 +370,13 @@ def test_text_the_model_cannot_read_is_a_clear_error_naming_the_file(saved):
         in result.output and "tokenise the text with the tokenizer the model was trained with" in result.output
     result = invoke("scope", saved / "bare", "--data", saved / "text.txt", "--out", saved / "out")
     assert result.exit_code == 2 and "was saved without a tokenizer" in result.output
+    (saved / "other.txt").write_text(TEXT + "ÆØÅ")
+    result = invoke("scope", saved / "model", "--data", saved / "other.txt", "--out", saved / "out")
+    assert result.exit_code == 2 and "3 characters are not in" in result.output and "--skip-unknown" in result.output
     assert not (saved / "out").exists()
+    result = invoke("scope", saved / "model", "--data", saved / "other.txt", "--out", saved / "out", "--skip-unknown",
+                    "--max-batches", "1", "--seq-len", "16", "--no-plots")
+    assert result.exit_code == 0 and "left out (--skip-unknown)" in result.output
 
 
 def test_a_model_without_spiking_layers_is_reported_by_the_command(saved):

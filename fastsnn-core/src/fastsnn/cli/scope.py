@@ -24,12 +24,14 @@ import click
               "unit count, as binary/ternary codes carry it). Steps per coding are shown for every coding either way.")
 @click.option("--pj", "pj", multiple=True, metavar="OP=PJ",
               help="Override the energy table (pJ per op): mac_fp16 (default 1.5), mac_int8 (0.23), add_int8 (0.03).")
+@click.option("--skip-unknown", is_flag=True,
+              help="Leave out characters a char tokenizer does not know (default: they are an error).")
 @click.option("--no-plots", is_flag=True, help="Write the JSON and HTML without PNG plots.")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Where token files are cached (default: $FASTSNN_CACHE or ~/.cache/fastsnn).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report's summary as JSON instead of text.")
 def scope_command(source: Path | None, data_path: str, out: Path, compare: tuple[Path, Path] | None, seq_len: int | None,
-          batch_size: int, max_batches: int, coding: str | None, pj: tuple[str, ...], no_plots: bool,
+          batch_size: int, max_batches: int, coding: str | None, pj: tuple[str, ...], skip_unknown: bool, no_plots: bool,
           cache_dir: Path | None, as_json: bool) -> None:
     """Look inside the model saved at SRC (a run folder, model folder or .snn file) on the text at --data.
 
@@ -56,7 +58,7 @@ def scope_command(source: Path | None, data_path: str, out: Path, compare: tuple
     for path in sources:
         model, tokenizer = _load(path)
         batches, source_name = _batches(model, tokenizer, path, data_path, seq_len, batch_size, max_batches,
-                                        cache_dir, as_json)
+                                        cache_dir, as_json, skip_unknown)
         try:
             report = scope(model, batches, coding=coding, energy=table, max_batches=max_batches, name=str(path),
                                source=source_name)
@@ -84,7 +86,7 @@ def _load(path: Path) -> tuple[Any, Any]:
 
 
 def _batches(model: Any, tokenizer: Any, path: Path, data_path: str, seq_len: int | None, batch_size: int,
-             max_batches: int, cache_dir: Path | None, quiet: bool) -> tuple[list, str]:
+             max_batches: int, cache_dir: Path | None, quiet: bool, skip_unknown: bool) -> tuple[list, str]:
     """Token windows ``[B, seq_len]`` of ``data_path`` read with the model's tokenizer (or a ``.tokens``
     file's ids when the model has none); the vocabulary is checked against the model's."""
     from fastsnn.data.corpus import prepare_corpus
@@ -109,8 +111,13 @@ def _batches(model: Any, tokenizer: Any, path: Path, data_path: str, seq_len: in
     corpus = prepare_corpus(data_path, tokenizer, val_fraction=0.0, cache_dir=cache_dir, unknown="skip",
                             notice=lambda m: None if quiet else click.echo(m, err=True))
     unknown = sum(corpus.unknown.values())
-    if unknown and not quiet:
-        click.echo(f"{data_path}: {unknown:,} characters are not in {path}'s vocabulary and were left out", err=True)
+    if unknown:
+        listed = ", ".join(f"{c!r} ×{n}" for c, n in sorted(corpus.unknown.items(), key=lambda kv: (-kv[1], kv[0]))[:8])
+        message = f"{data_path}: {unknown:,} characters are not in {path}'s vocabulary ({listed})"
+        if not skip_unknown:
+            raise FastSNNError(f"{message}; give text the model was trained on, or pass --skip-unknown to leave them out")
+        if not quiet:
+            click.echo(f"{message}; left out (--skip-unknown)", err=True)
     if len(corpus.tokens) < 2:
         raise FastSNNError(f"{data_path}: fewer than 2 tokens of it fit {path}'s vocabulary"
                            + (f" ({unknown} unknown characters left out)" if unknown else "")

@@ -65,7 +65,8 @@ def scope(model: nn.Module, batches: Iterable[Any], *, coding: str | SpikeCoding
 
     from tqdm.auto import tqdm
 
-    total = max_batches if max_batches is not None else (len(batches) if hasattr(batches, "__len__") else None)
+    sizes = [n for n in (len(batches) if hasattr(batches, "__len__") else None, max_batches) if n is not None]
+    total = min(sizes) if sizes else None
     bar = tqdm(batches, total=total, desc=f"scope {name or type(model).__name__}", unit="batch", file=sys.stderr,
                disable=not progress, dynamic_ncols=True)
     was_training = model.training
