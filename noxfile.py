@@ -29,6 +29,10 @@ DOCS_DEPS = ["mkdocs>=1.6,<2", "mkdocs-material>=9.5,<10", "mkdocstrings[python]
 TEST_DEPS = ["pytest>=7", "hypothesis>=6", "pyyaml>=6", "setuptools>=68", "tokenizers>=0.15"]  # tokenizers: the bpe tests
 # fastsnn-core's optional extras [nir] and [onnx] (see its pyproject), so that the NIR and ONNX tests run
 EXPORT_DEPS = ["nir>=1.0", "onnx>=1.17", "onnxscript>=0.5", "onnxruntime>=1.20"]
+# fastsnn-core's optional extra [scope]: SpikeScope's plots (the tests look at them; Pillow comes with it)
+SCOPE_DEPS = ["matplotlib>=3.7"]
+# fastsnn-convert's extra [hf], so that the Hugging Face conversion tests (tiny local configs, no download) run
+HF_DEPS = ["transformers>=4.46"]
 
 
 @nox.session
@@ -42,7 +46,7 @@ def lint(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Every package plus the example plugin installed; the whole suite."""
     session.install(TORCH)
-    session.install(*PACKAGES, *TEST_DEPS, *EXPORT_DEPS)
+    session.install(*PACKAGES, *TEST_DEPS, *EXPORT_DEPS, *HF_DEPS, *SCOPE_DEPS)
     session.run("python", "-m", "pytest", "-q", *session.posargs, env={"FASTSNN_ISOLATION_TEST": "0"})
 
 
