@@ -25,9 +25,11 @@ from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
+from weakref import WeakKeyDictionary
 
 import torch
 from torch import nn
+from torch.utils.hooks import RemovableHandle
 
 from fastsnn import FastSNNError, SpikeCoding, SpikeTensor
 from fastsnn.spike_tensor import resolve_coding
@@ -272,10 +274,37 @@ def event_inference(model: nn.Module, coding: str | SpikeCoding = "bitwise",
     for name, layer in layers:
         layer._event = EventSettings(coding_obj, num_steps, name, record)
         record.layer(name)
-    handle = model.register_forward_hook(lambda _m, _i, output: read_out(output))
+    _mark_read_out(model)
     try:
         yield record
     finally:
-        handle.remove()
+        _unmark_read_out(model)
         for _, layer in layers:
             layer._event = None
+
+
+#: models inside an event_inference block (module → open blocks): their outputs are read out. Keyed
+#: weakly and outside the model, so a copy or pickle taken inside a block is a plain model.
+_read_out_roots: WeakKeyDictionary[nn.Module, int] = WeakKeyDictionary()
+_read_out_handle: RemovableHandle | None = None
+
+
+def _read_out_root_output(module: nn.Module, inputs: Any, output: Any) -> Any:
+    return read_out(output) if module in _read_out_roots else None
+
+
+def _mark_read_out(model: nn.Module) -> None:
+    global _read_out_handle
+    _read_out_roots[model] = _read_out_roots.get(model, 0) + 1
+    if _read_out_handle is None:  # a process-wide hook only while some block is open
+        _read_out_handle = nn.modules.module.register_module_forward_hook(_read_out_root_output)
+
+
+def _unmark_read_out(model: nn.Module) -> None:
+    global _read_out_handle
+    remaining = _read_out_roots.pop(model, 1) - 1
+    if remaining > 0:
+        _read_out_roots[model] = remaining
+    if not _read_out_roots and _read_out_handle is not None:
+        _read_out_handle.remove()
+        _read_out_handle = None

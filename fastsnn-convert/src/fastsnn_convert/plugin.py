@@ -30,3 +30,10 @@ def fastsnn_register_commands(cli):
     from fastsnn_convert.cli import convert_command
 
     cli.add_command(convert_command)
+
+
+@hookimpl
+def fastsnn_register_benchmarks(register):
+    from fastsnn_convert.bench import ConvertBenchmark
+
+    register("convert", ConvertBenchmark)
