@@ -65,3 +65,18 @@ def test_bad_changes_are_refused_with_the_reason():
         relayout(teacher(), d_model=-1)
     with pytest.raises(FastSNNError, match="needs a fastsnn SpikingLM"):
         relayout(torch.nn.Linear(2, 2))
+
+
+def test_head_layout_biases_and_rope_follow_the_weights_into_new_kernels():
+    source = build_model(dict(vocab_size=50, d_model=32, n_layers=2, n_heads=4, max_seq_len=64,
+                              attention=[{"name": "softmax", "n_kv_heads": 2, "qkv_bias": True, "rope_base": 500.0}] * 2,
+                              ffn={"name": "swiglu", "spiking": False}), seed=0).eval()
+    model, report = relayout(source, attention={"name": "hybrid_alt", "swa": {"name": "swa", "window": 8}})
+    assert not report.new and not report.dropped
+    linear, swa = model.blocks[0].attn, model.blocks[1].attn
+    assert linear.heads.n_kv_heads == swa.heads.n_kv_heads == 2 and linear.q_proj.bias is not None
+    assert swa.params.rope_base == 500.0 and swa.params.window == 8
+    wide, _ = relayout(source, attention={"name": "swa", "window": 64})  # covers the sequence: softmax again
+    tokens = torch.randint(0, 50, (2, 20), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(wide.eval()(tokens), source(tokens), atol=1e-5, rtol=1e-5)

@@ -20,6 +20,11 @@ from pydantic import ValidationError
 from fastsnn.config.model import ModelConfig
 from fastsnn.errors import FastSNNError, format_validation_error
 from fastsnn.model.lm import SpikingLM
+from fastsnn.plugins import get_registry
+
+#: attention params that follow the weights (head layout, biases, positions): a new kernel that
+#: declares one and does not set it takes the source layer's value
+STRUCTURAL_PARAMS = ("n_kv_heads", "qkv_bias", "out_bias", "rope_base", "rope")
 
 
 @dataclass
@@ -59,7 +64,10 @@ def relayout(model: SpikingLM, *, seed: int | None = 0, **config_changes: Any) -
     ``neuron={"name": "adaptive_threshold", "k": 3, "signed": True}``. The attention kernels
     of fastsnn-attention share the projection names (``q_proj``, ``k_proj``, ``v_proj``,
     ``o_proj``), so a softmax layer's projections carry over to linear, GLA or SWA; a kernel's
-    own extra tensors (e.g. a gate) start freshly initialised and are listed in the report.
+    own extra tensors (e.g. a gate) start freshly initialised and are listed in the report. The
+    weights' structure follows them: a new kernel that declares one of :data:`STRUCTURAL_PARAMS`
+    (``n_kv_heads``, biases, RoPE) without being given it takes the source layer's value (the
+    layers are then written out as an explicit list).
 
     :param model: the source model (left unchanged).
     :param seed: seeds the initialisation of tensors that have no source (``None``: the global RNG).
@@ -77,6 +85,9 @@ def relayout(model: SpikingLM, *, seed: int | None = 0, **config_changes: Any) -
     data.update(config_changes)
     try:
         config = ModelConfig.model_validate(data)
+        inherited = _inherit_structure(model, config)
+        if inherited is not None:
+            config = ModelConfig.model_validate({**data, "attention": inherited, "softmax_layers": []})
     except ValidationError as err:
         raise FastSNNError("relayout: the changed model config is invalid:\n" + format_validation_error(err, "model")) from None
     if seed is None:
@@ -105,4 +116,21 @@ def relayout(model: SpikingLM, *, seed: int | None = 0, **config_changes: Any) -
     return target.train(), report
 
 
-__all__ = ["RelayoutReport", "relayout"]
+def _inherit_structure(model: SpikingLM, config: ModelConfig) -> list[dict[str, Any]] | None:
+    """The new layers as an explicit list in which each kernel takes the source layer's
+    :data:`STRUCTURAL_PARAMS` it declares but was not given (a converted Qwen2's ``n_kv_heads`` and
+    ``qkv_bias`` follow it into ``linear``); None when nothing needs inheriting."""
+    registry = get_registry()
+    layers, changed = [], False
+    for old, new in zip(model.layer_attention, config.layer_attention()):
+        params = dict(new.params)
+        fields = registry.get("attention", new.name).params.model_fields
+        for key in STRUCTURAL_PARAMS:
+            if key in old.params and key in fields and key not in params:
+                params[key] = old.params[key]
+                changed = True
+        layers.append({"name": new.name, **params})
+    return layers if changed else None
+
+
+__all__ = ["STRUCTURAL_PARAMS", "RelayoutReport", "relayout"]
