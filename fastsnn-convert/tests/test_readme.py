@@ -20,7 +20,7 @@ def test_readme_python_blocks_run_as_written(_plugins, capsys):
     from fastsnn_neurons import plugin as neurons_plugin
 
     blocks = re.findall(r"^```python\n(.*?)^```", README.read_text(encoding="utf-8"), re.S | re.M)
-    assert len(blocks) == 2
+    assert len(blocks) == 3
     namespace: dict = {}
     torch.manual_seed(0)
     with use_plugins(convert_plugin, neurons_plugin):
