@@ -29,7 +29,9 @@ class FidelityReport:
     - ``top1_agreement`` / ``kl`` — for models with LM logits: the fraction of tokens whose argmax
       agrees, and the mean ``KL(p_float ‖ p_spiking)`` (nats); None otherwise;
     - ``sparsity`` / ``spikes_per_value`` — over all spiking inputs: the fraction of zero counts
-      and the mean |count|; ``layers`` the same per layer (``{name: {"sparsity", "spikes_per_value"}}``).
+      and the mean |count|; ``layers`` the same per layer with the largest |count|
+      (``{name: {"sparsity", "spikes_per_value", "max_count"}}``; counts within ±127 take the int8
+      × int8 product when the weights are int8).
     """
 
     hidden_cosine: list[float]
@@ -120,7 +122,8 @@ def measure_fidelity(reference: nn.Module, spiking: nn.Module, input_ids: torch.
         report.sparsity = sum(layer.stats["zeros"] for layer in layers.values()) / max(values, 1)
         report.spikes_per_value = sum(layer.stats["spikes"] for layer in layers.values()) / max(values, 1)
         report.layers = {name: {"sparsity": layer.stats["zeros"] / max(layer.stats["values"], 1),
-                                "spikes_per_value": layer.stats["spikes"] / max(layer.stats["values"], 1)}
+                                "spikes_per_value": layer.stats["spikes"] / max(layer.stats["values"], 1),
+                                "max_count": layer.stats["max_count"]}
                          for name, layer in layers.items()}
     return report
 

@@ -41,7 +41,8 @@ class SpikeInputLinear(nn.Module):
     ``linear`` is an ``nn.Linear`` (the spikes' real value ``counts · V_th`` is multiplied) or an
     :class:`~fastsnn.quantize.Int8Linear` (it takes the count-view SpikeTensor and multiplies the
     integer counts by the int8 weight). While :attr:`recording` is true the counts are tallied in
-    :attr:`stats` (``values``, ``zeros``, ``spikes`` = Σ|n|).
+    :attr:`stats` (``values``, ``zeros``, ``spikes`` = Σ|n|, ``max_count`` = max|n|: counts within
+    ±127 fit the int8 × int8 product).
     """
 
     def __init__(self, linear: nn.Module, neuron: nn.Module) -> None:
@@ -50,7 +51,7 @@ class SpikeInputLinear(nn.Module):
             raise FastSNNError(f"SpikeInputLinear needs a fastsnn SpikingNeuron, got {type(neuron).__name__}")
         self.neuron, self.linear = neuron, linear
         self.recording = False
-        self.stats = {"values": 0, "zeros": 0, "spikes": 0.0}
+        self.reset_stats()
 
     @property
     def in_features(self) -> int:
@@ -61,7 +62,7 @@ class SpikeInputLinear(nn.Module):
         return self.linear.out_features
 
     def reset_stats(self) -> None:
-        self.stats = {"values": 0, "zeros": 0, "spikes": 0.0}
+        self.stats = {"values": 0, "zeros": 0, "spikes": 0.0, "max_count": 0.0}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         spikes = self.neuron.spikes(x)  # count view: counts [..., in] × scale [..., 1]
@@ -70,6 +71,7 @@ class SpikeInputLinear(nn.Module):
             self.stats["values"] += counts.numel()
             self.stats["zeros"] += int((counts == 0).sum())
             self.stats["spikes"] += float(counts.abs().sum())
+            self.stats["max_count"] = max(self.stats["max_count"], float(counts.abs().max()))
         if getattr(self.linear, "accepts_spikes", False):
             return self.linear(spikes)
         return self.linear(spikes.to_dense())
