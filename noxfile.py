@@ -33,6 +33,8 @@ EXPORT_DEPS = ["nir>=1.0", "onnx>=1.17", "onnxscript>=0.5", "onnxruntime>=1.20"]
 SCOPE_DEPS = ["matplotlib>=3.7"]
 # fastsnn-convert's extra [hf], so that the Hugging Face conversion tests (tiny local configs, no download) run
 HF_DEPS = ["transformers>=4.46"]
+# fastsnn bench convert's data set (scikit-learn's bundled digits), so its tiny-budget test runs
+BENCH_DEPS = ["scikit-learn>=1.3"]
 
 
 @nox.session
@@ -46,7 +48,7 @@ def lint(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Every package plus the example plugin installed; the whole suite."""
     session.install(TORCH)
-    session.install(*PACKAGES, *TEST_DEPS, *EXPORT_DEPS, *HF_DEPS, *SCOPE_DEPS)
+    session.install(*PACKAGES, *TEST_DEPS, *EXPORT_DEPS, *HF_DEPS, *SCOPE_DEPS, *BENCH_DEPS)
     session.run("python", "-m", "pytest", "-q", *session.posargs, env={"FASTSNN_ISOLATION_TEST": "0"})
 
 
