@@ -38,7 +38,8 @@ def load_digits_split(seed: int, test_size: float) -> tuple[torch.Tensor, ...]:
         from sklearn.model_selection import train_test_split
     except ImportError:
         raise FastSNNError(
-            "fastsnn bench convert needs scikit-learn for its bundled digits data set: pip install scikit-learn"
+            "fastsnn bench convert needs scikit-learn for its bundled digits data set: pip install scikit-learn "
+            "(or pip install \"fastsnn-convert[bench]\")"
         ) from None
     digits = load_digits()
     x = torch.tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16.0  # (N, 1, 8, 8)
