@@ -207,7 +207,7 @@ def examples_index(scripts: list[Path]) -> str:
 def navigation(kinds: list[str], scripts: list[Path], repo: Path = REPO, docs: Path = DOCS) -> str:
     """The literate-nav ``SUMMARY.md``: hand-written pages, then generated ones that exist."""
     nav = ["* [Home](index.md)", "* [Getting started](getting-started.md)", "* [The pipeline](pipeline.md)",
-           "* [Components](components/index.md)"]
+           "* [SpikeScope](spikescope.md)", "* [Components](components/index.md)"]
     nav += [f"    * [{name}](components/{name}.md)" for name in kinds]
     nav.append("* [Writing a plugin](plugins.md)")
     packages = [f"    * [{dist}]({page})" for source, (page, dist) in PACKAGE_PAGES.items()

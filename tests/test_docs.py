@@ -59,7 +59,7 @@ def test_pipeline_page_covers_every_stage():
     assert re.findall(r"^## \d\. (\w+)", text, re.M) == ["Build", "Train", "Convert", "Export", "Scope"]
     argvs = [argv for lang, body in blocks(text) if lang == "bash" for argv in commands(body)]
     assert [argv[1] for argv in argvs] == ["validate", "train", "generate", "eval", "export", "export", "inspect",
-                                           "generate"]
+                                           "generate", "scope", "export", "scope"]
 
 
 def shorten(argv: list[str]) -> list[str]:
@@ -99,6 +99,8 @@ def test_pipeline_page_runs_as_written(tmp_path, monkeypatch):
     assert sorted(p.name for p in (tmp_path / "exported" / "pipeline").iterdir()) == [
         "config.json", "model.safetensors", "tokenizer.json"]
     assert (tmp_path / "exported" / "pipeline.snn").is_file() and "manifest" in outputs[6]
+    assert "report: scope/pipeline/report.html" in outputs[8] and "report: scope/w8/report.html" in outputs[10]
+    assert (tmp_path / "scope" / "convert" / "report.html").is_file()
 
 
 # --- the page generator ---------------------------------------------------------------------
