@@ -96,11 +96,11 @@ def _histograms(figure: type, report: ScopeReport) -> Any:
     fig = figure(figsize=(max(6.0, 3.2 * cols + 0.6), 2.6 * rows + 0.8), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False)
     for ax, layer in zip(axes.flat, layers):
-        counts = sorted(layer.histogram)
-        ax.bar(counts, [layer.histogram[c] for c in counts], width=0.85, color=_BLUE)
+        edges, freqs, width = _binned(layer.histogram)
+        ax.stairs(freqs, edges, fill=True, color=_BLUE)  # filled steps: no gaps drawn between narrow bars
         ax.set_yscale("log")
         ax.set_title(_short(layer.name, 34), fontsize=9)
-        ax.set_xlabel("spike count", fontsize=8)
+        ax.set_xlabel("spike count" + (f" (bins of {width})" if width > 1 else ""), fontsize=8)
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[len(layers):]:
         ax.set_visible(False)
@@ -109,6 +109,20 @@ def _histograms(figure: type, report: ScopeReport) -> Any:
     more = len(report.layers) - len(layers)
     fig.suptitle("Spike-count histograms" + (f" (first {len(layers)} layers; {more} more in the tables)" if more else ""))
     return fig
+
+
+def _binned(histogram: dict[int, int], max_bins: int = 200) -> tuple[list[float], list[int], int]:
+    """``(edges, frequencies, bin width)``: one bin per integer count (centred on it) when the range
+    is at most ``max_bins`` counts wide, else ``max_bins``-ish bins of equal integer width."""
+    if not histogram:
+        return [-0.5, 0.5], [0], 1
+    lo, hi = min(histogram), max(histogram)
+    width = max(1, math.ceil((hi - lo + 1) / max_bins))
+    bins = (hi - lo) // width + 1
+    freqs = [0] * bins
+    for value, n in histogram.items():
+        freqs[(value - lo) // width] += n
+    return [lo - 0.5 + i * width for i in range(bins + 1)], freqs, width
 
 
 def _steps(figure: type, report: ScopeReport) -> Any:
