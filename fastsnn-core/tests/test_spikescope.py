@@ -386,3 +386,20 @@ def test_a_model_without_spiking_layers_is_reported_by_the_command(saved):
                     "--max-batches", "1", "--seq-len", "16", "--no-plots")
     assert result.exit_code == 0, result.output
     assert "SpikingLM has no spiking layers" in result.output
+
+
+def test_histogram_tallies_match_a_counter_for_narrow_and_wide_ranges():
+    from fastsnn.spikescope.plots import _binned
+    from fastsnn.train.spike_monitor import add_to_histogram
+
+    generator = torch.Generator().manual_seed(0)
+    for counts in (torch.randint(-5, 300, (7, 9), generator=generator).float(),  # bincount path
+                   torch.tensor([0, 100_000, -3, 0]),  # wider than 65,536 values: unique path
+                   torch.tensor([[2.0]])):
+        histogram: dict[int, int] = {}
+        add_to_histogram(histogram, counts)
+        add_to_histogram(histogram, counts)
+        assert histogram == {v: 2 * n for v, n in Counter(int(c) for c in counts.flatten().tolist()).items()}
+    assert _binned({0: 5, 3: 2}) == ([-0.5, 0.5, 1.5, 2.5, 3.5], [5, 0, 0, 2], 1)
+    edges, freqs, width = _binned({v: 1 for v in range(1000)})
+    assert width == 5 and sum(freqs) == 1000 and len(edges) == len(freqs) + 1 == 201

@@ -56,9 +56,7 @@ class LayerSpikeStats:
         flat = counts.reshape(-1, counts.shape[-1]) if counts.dim() else counts.reshape(1, 1)
         nonzero = flat != 0
         if self.histogram is not None and flat.numel():
-            values, freq = torch.unique(flat.round().to(torch.int64), return_counts=True)
-            for value, n in zip(values.tolist(), freq.tolist()):
-                self.histogram[value] = self.histogram.get(value, 0) + n
+            add_to_histogram(self.histogram, flat)
         self.values += flat.numel()
         self.spikes += float(flat.abs().sum(dtype=torch.float64))
         self.zeros += flat.numel() - int(nonzero.sum())
@@ -77,6 +75,25 @@ class LayerSpikeStats:
             "silent": float((~self.ever_fired).sum()) / units if units else 0.0,
             "saturated": float(self.always_fired.sum()) / units if units else 0.0,
         }
+
+
+def add_to_histogram(histogram: dict[int, int], counts: torch.Tensor) -> None:
+    """Add the values of ``counts`` (integers, any shape) to ``histogram`` (value → frequency).
+
+    A count range of up to 65,536 values is tallied with ``bincount`` (linear time; ``unique``
+    sorts, and took 3× a model's forward pass); a wider one with ``unique``.
+    """
+    ints = counts.detach().round().to(torch.int64).flatten()
+    lo, hi = int(ints.min()), int(ints.max())
+    if hi - lo < 1 << 16:
+        freq = torch.bincount(ints - lo, minlength=hi - lo + 1)
+        present = freq.nonzero().flatten()
+        pairs = zip((present + lo).tolist(), freq[present].tolist())
+    else:
+        values, freq = torch.unique(ints, return_counts=True)
+        pairs = zip(values.tolist(), freq.tolist())
+    for value, n in pairs:
+        histogram[value] = histogram.get(value, 0) + n
 
 
 def summarize(stats: dict[str, dict[str, float]]) -> dict[str, float]:
