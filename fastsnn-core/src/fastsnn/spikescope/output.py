@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastsnn.errors import FastSNNError
+from fastsnn.model_folder import fastsnn_version
 from fastsnn.safe_io import check_writable_destination, json_bytes, write_directory_atomically
 from fastsnn.spikescope.page import render_html
 from fastsnn.spikescope.plots import PlotsUnavailable, draw_plots
@@ -70,8 +71,6 @@ def write_report(out: str | Path, *reports: ScopeReport, plots: bool = True) -> 
 
     :raises FastSNNError: no report given, or ``out`` unusable (:func:`check_report_folder`).
     """
-    import fastsnn
-
     if not reports:
         raise FastSNNError("write_report needs at least one ScopeReport")
     folder = check_report_folder(out)
@@ -88,7 +87,7 @@ def write_report(out: str | Path, *reports: ScopeReport, plots: bool = True) -> 
             files[f"{_prefix(i, len(reports))}{key}.png"] = data
     data = reports[0].to_dict() if len(reports) == 1 else {"reports": [r.to_dict() for r in reports]}
     files[JSON_FILE] = json_bytes({**data, "notices": notices})
-    files[HTML_FILE] = render_html(list(reports), images, notices, fastsnn.__version__).encode("utf-8")
+    files[HTML_FILE] = render_html(list(reports), images, notices, fastsnn_version()).encode("utf-8")
     try:
         write_directory_atomically(folder, files)
     except OSError as err:
