@@ -9,9 +9,10 @@ steps under a coding, in count or event mode.
 
 from fastsnn_convert.calibrate import CalibrationReport, LayerCalibration, calibrate
 from fastsnn_convert.evaluate import Evaluation, evaluate, set_time_steps
-from fastsnn_convert.events import SpikeTrain, event_inference, max_count_for
+from fastsnn_convert.events import SpikeTrain, max_count_for
 from fastsnn_convert.fold import fold_batchnorm
 from fastsnn_convert.folder import load_converted, save_converted
+from fastsnn_convert.inference import event_inference
 from fastsnn_convert.modules import (
     SpikingActivation,
     TemporalConv1d,

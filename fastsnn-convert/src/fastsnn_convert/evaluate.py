@@ -19,7 +19,8 @@ from torch import nn
 
 from fastsnn import FastSNNError, build_ref, get_registry
 from fastsnn.spike_tensor import resolve_coding
-from fastsnn_convert.events import EventRecord, LayerActivity, event_inference, max_count_for
+from fastsnn_convert.events import EventRecord, LayerActivity, max_count_for
+from fastsnn_convert.inference import event_inference
 from fastsnn_convert.modules import SpikingActivation
 
 MODES = ("count", "event")

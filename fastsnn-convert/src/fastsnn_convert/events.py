@@ -22,14 +22,10 @@ neuron, with linear layers stepping its trains). Both reproduce count mode.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
-from weakref import WeakKeyDictionary
+from typing import Any, Callable
 
 import torch
-from torch import nn
-from torch.utils.hooks import RemovableHandle
 
 from fastsnn import FastSNNError, SpikeCoding, SpikeTensor
 from fastsnn.spike_tensor import resolve_coding
@@ -234,77 +230,3 @@ class EventSettings:
             ) from None
         self.record.layer(self.qualname).add(counts, spikes.spikes)
         return SpikeTrain(spikes)
-
-
-@contextmanager
-def event_inference(model: nn.Module, coding: str | SpikeCoding = "bitwise",
-                    num_steps: int = 8) -> Iterator[EventRecord]:
-    """Run ``model``'s spiking activations event-driven inside the block; yields an :class:`EventRecord`.
-
-    Every :class:`~fastsnn_convert.SpikingActivation` emits its counts as a ``num_steps``-step train
-    under ``coding`` (a registered name or object); the model's output is read out to dense tensors.
-    Counts must fit: :func:`fastsnn_convert.set_time_steps` bounds them for a coding and ``num_steps``
-    (an unbounded neuron whose counts do not fit is an error naming the layer). For inference
-    (``model.eval()``, ``torch.no_grad()``).
-
-    :raises FastSNNError: no spiking activation in ``model``, a signed layer with an unsigned coding,
-        or ``model`` already inside an event-inference block.
-    """
-    from fastsnn_convert.modules import SpikingActivation
-
-    coding_obj = resolve_coding(coding)
-    if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
-        raise FastSNNError(f"num_steps must be a positive integer, got {num_steps!r}")
-    layers = [(name, m) for name, m in model.named_modules() if isinstance(m, SpikingActivation)]
-    if not layers:
-        raise FastSNNError(
-            f"event_inference: {type(model).__name__} has no spiking activations; convert it first "
-            "(fastsnn.convert.convert)"
-        )
-    for name, layer in layers:
-        if layer._event is not None:
-            raise FastSNNError(f"event_inference: layer {name} is already in an event-inference block")
-        if layer.can_be_negative and not coding_obj.signed:
-            raise FastSNNError(
-                f"event_inference: layer {name} ({type(layer.activation).__name__}, signed neuron) can emit negative "
-                f"counts but coding {coding_obj.name!r} carries only counts >= 0; use ternary, "
-                "bitwise_bidirectional or twos_complement"
-            )
-    record = EventRecord(coding_obj, num_steps)
-    for name, layer in layers:
-        layer._event = EventSettings(coding_obj, num_steps, name, record)
-        record.layer(name)
-    _mark_read_out(model)
-    try:
-        yield record
-    finally:
-        _unmark_read_out(model)
-        for _, layer in layers:
-            layer._event = None
-
-
-#: models inside an event_inference block (module → open blocks): their outputs are read out. Keyed
-#: weakly and outside the model, so a copy or pickle taken inside a block is a plain model.
-_read_out_roots: WeakKeyDictionary[nn.Module, int] = WeakKeyDictionary()
-_read_out_handle: RemovableHandle | None = None
-
-
-def _read_out_root_output(module: nn.Module, inputs: Any, output: Any) -> Any:
-    return read_out(output) if module in _read_out_roots else None
-
-
-def _mark_read_out(model: nn.Module) -> None:
-    global _read_out_handle
-    _read_out_roots[model] = _read_out_roots.get(model, 0) + 1
-    if _read_out_handle is None:  # a process-wide hook only while some block is open
-        _read_out_handle = nn.modules.module.register_module_forward_hook(_read_out_root_output)
-
-
-def _unmark_read_out(model: nn.Module) -> None:
-    global _read_out_handle
-    remaining = _read_out_roots.pop(model, 1) - 1
-    if remaining > 0:
-        _read_out_roots[model] = remaining
-    if not _read_out_roots and _read_out_handle is not None:
-        _read_out_handle.remove()
-        _read_out_handle = None

@@ -46,7 +46,7 @@ class SpikingActivation(nn.Module):
         #: multiplied back by λ. None: the neuron sees ``a`` itself (set by static calibration).
         self.register_buffer("clip", None)
         self._bypass = False
-        self._event = None  # an events.EventSettings inside fastsnn_convert.event_inference
+        self._event = None  # an events.EventSettings inside fastsnn_convert.inference.event_inference
 
     @property
     def can_be_negative(self) -> bool:
