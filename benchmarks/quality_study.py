@@ -167,6 +167,11 @@ def run(variant: str, seed: int, out: Path, steps: int, second_text: Path | None
     return result
 
 
+def _cell(value: float | None, spec: str) -> str:
+    """A table cell: ``—`` where there is nothing to show (a non-spiking model has no spikes)."""
+    return "—" if value is None or value != value else format(value, spec)
+
+
 def table(folder: Path) -> str:
     rows: dict[str, list[dict]] = {}
     for path in sorted(folder.glob("*_seed*.json")):
@@ -185,8 +190,8 @@ def table(folder: Path) -> str:
         lines.append(
             f"| {VARIANTS[name][1]} | {len(rs)} | {mean:.3f} | {per_seed} | {vs} "
             f"| {sum(r['tokens_per_s'] for r in rs) / len(rs):,.0f} "
-            f"| {sp.get('spikes_per_value', float('nan')):.2f} | {sp.get('sparsity', float('nan')):.2f} "
-            f"| {sum(second) / len(second) if second else float('nan'):.3f} |"
+            f"| {_cell(sp.get('spikes_per_value'), '.2f')} | {_cell(sp.get('sparsity'), '.2f')} "
+            f"| {_cell(sum(second) / len(second) if second else None, '.3f')} |"
         )
     return "\n".join(lines)
 
