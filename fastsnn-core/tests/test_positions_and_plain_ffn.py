@@ -71,3 +71,13 @@ def test_pulse_ffn_without_spikes_is_a_plain_mlp_and_gelu_tanh_is_gpt2s():
     assert not torch.allclose(spiking(x), want)  # the neuron is in the path by default
     for clone in (copy.deepcopy(ffn), pickle.loads(pickle.dumps(ffn))):
         torch.testing.assert_close(clone(x), want)
+
+
+def test_the_onnx_forward_adds_the_position_table():
+    from fastsnn.export.onnx_graph import LMForward
+
+    model = learned()
+    ids = torch.randint(0, 32, (2, 9), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        model.pos_embed.weight.add_(1.0)
+        torch.testing.assert_close(LMForward(model)(ids), model(ids))

@@ -65,6 +65,8 @@ class LMForward(nn.Module):
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         x = self.lm.embed(ids)  # (B, T, d)
+        if getattr(self.lm, "pos_embed", None) is not None:  # a learned position table (GPT-2)
+            x = x + self.lm.pos_embed(torch.arange(ids.shape[1], device=ids.device))  # (T, d) broadcast
         for block in self.lm.blocks:
             x = block(x)
         return self.lm.head(self.lm.norm(x))  # (B, T, vocab)
