@@ -71,6 +71,8 @@ def test_layout_decides_the_kernels_and_structure_is_kept():
     assert model.config.max_seq_len is not None  # a softmax layer needs one: the source's max_position_embeddings
     mist, report = convert_causal_lm(mistral(), "softmax", spiking=False)
     assert report.layers == ["swa", "swa"] and mist.blocks[0].attn.params.window == 6
+    mist, report = convert_causal_lm(mistral(num_hidden_layers=3), ["softmax", "swa", "linear"], window=4)
+    assert [b.attn.params.window for b in mist.blocks[:2]] == [6, 4]  # kept layer: the source's; new: window
 
 
 @pytest.mark.parametrize("family", ["llama", "gpt2"])

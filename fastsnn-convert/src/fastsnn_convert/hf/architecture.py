@@ -156,9 +156,10 @@ def _layer_refs(facts: dict[str, Any], layout: Any, softmax_layers: list[int],
     registry = get_registry()
     refs, source_window = [], False
     for i, ref in enumerate(probe.layer_attention()):
-        name, params = ref.name, dict(ref.params)
+        name, params, from_source = ref.name, dict(ref.params), False
         if name == "softmax" and facts["sliding_window"]:  # Mistral: its "full" attention is a window
-            name, params, source_window = "swa", {"window": facts["sliding_window"]}, True
+            name, params, from_source = "swa", {"window": facts["sliding_window"]}, True
+            source_window = True
         fields = registry.get("attention", name).params.model_fields
         for key, value in facts["attention"].items():
             if key in fields:
@@ -167,7 +168,7 @@ def _layer_refs(facts: dict[str, Any], layout: Any, softmax_layers: list[int],
                 raise FastSNNError(f"layer {i}: attention kernel {name!r} cannot hold these weights: it has no "
                                    f"{key!r} parameter and the model needs {key}={value}; pick a kernel that has "
                                    "it (softmax, swa, linear, gla)")
-        if name == "swa" and window is not None and "window" not in ref.params and not source_window:
+        if name == "swa" and window is not None and "window" not in ref.params and not from_source:
             params["window"] = window
         refs.append({"name": name, **params})
     return refs, source_window
