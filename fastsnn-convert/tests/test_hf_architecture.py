@@ -111,6 +111,10 @@ def test_configs_fastsnn_cannot_reproduce_are_refused_precisely():
         convert_causal_lm(gpt2(activation_function="tanh"))
     with pytest.raises(FastSNNError, match="learned position table has 64 rows"):
         convert_causal_lm(gpt2(), max_seq_len=32)
+    with pytest.raises(FastSNNError, match=r"bad layout or softmax_layers:\n.*no_such_layout"):
+        convert_causal_lm(llama(), "no_such_layout")
+    with pytest.raises(FastSNNError, match=r"softmax_layers \[5\] out of range for n_layers=2"):
+        convert_causal_lm(llama(), softmax_layers=[5])
 
 
 def test_a_kernel_that_cannot_hold_the_weights_is_named():

@@ -151,8 +151,12 @@ def _layer_refs(facts: dict[str, Any], layout: Any, softmax_layers: list[int],
     """One attention table per layer (the layout's kernel with the weights' structural params), and
     whether a layer became ``swa`` because of the source's own sliding window."""
     n_heads, n_layers = facts["config"]["n_heads"], facts["config"]["n_layers"]
-    probe = ModelConfig(vocab_size=1, d_model=n_heads, n_heads=n_heads, n_layers=n_layers, attention=layout,
-                        softmax_layers=softmax_layers, max_seq_len=1)
+    try:  # the layout expanded by ModelConfig itself (layouts are registry components)
+        probe = ModelConfig(vocab_size=1, d_model=n_heads, n_heads=n_heads, n_layers=n_layers, attention=layout,
+                            softmax_layers=softmax_layers, max_seq_len=1)
+    except ValidationError as err:
+        raise FastSNNError("convert_causal_lm: bad layout or softmax_layers:\n"
+                           + format_validation_error(err, "layout")) from None
     registry = get_registry()
     refs, source_window = [], False
     for i, ref in enumerate(probe.layer_attention()):
