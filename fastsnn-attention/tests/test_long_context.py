@@ -208,6 +208,8 @@ def test_a_run_predicted_past_the_time_limit_is_skipped_with_its_extrapolation()
 def test_the_measuring_process_reports_a_refusal_before_work():
     from fastsnn_attention.benchmarks.longctx import run_child
 
+    # the measuring process loads the installed plugins (not this test's toy neuron): it needs a real one
+    pytest.importorskip("fastsnn_neurons", reason="the child process builds adaptive_threshold from fastsnn-neurons")
     config = tiny_bench().model_config("softmax", 10)
     config["neuron"] = {"name": "adaptive_threshold"}  # a fresh process loads the installed plugins
     request = {"config": config, "seq_len": 20, "batch": 1, "chunk_size": 8, "decode_steps": 1, "threads": 1,
