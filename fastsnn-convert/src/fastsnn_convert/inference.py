@@ -4,13 +4,12 @@ for the spike trains, the settings each layer runs under and what a block record
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Any, Iterator
-from weakref import WeakKeyDictionary
+from typing import Iterator
 
 from torch import nn
-from torch.utils.hooks import RemovableHandle
 
 from fastsnn import FastSNNError, SpikeCoding
+from fastsnn.output_read_out import OutputReadOut
 from fastsnn.spike_tensor import resolve_coding
 from fastsnn_convert.events import EventRecord, EventSettings, read_out
 from fastsnn_convert.modules import SpikingActivation
@@ -52,37 +51,14 @@ def event_inference(model: nn.Module, coding: str | SpikeCoding = "bitwise",
     for name, layer in layers:
         layer._event = EventSettings(coding_obj, num_steps, name, record)
         record.layer(name)
-    _mark_read_out(model)
+    _read_out_outputs.mark(model)
     try:
         yield record
     finally:
-        _unmark_read_out(model)
+        _read_out_outputs.unmark(model)
         for _, layer in layers:
             layer._event = None
 
 
-#: models inside an event_inference block (module → open blocks): their outputs are read out. Keyed
-#: weakly and outside the model, so a copy or pickle taken inside a block is a plain model.
-_read_out_roots: WeakKeyDictionary[nn.Module, int] = WeakKeyDictionary()
-_read_out_handle: RemovableHandle | None = None
-
-
-def _read_out_root_output(module: nn.Module, inputs: Any, output: Any) -> Any:
-    return read_out(output) if module in _read_out_roots else None
-
-
-def _mark_read_out(model: nn.Module) -> None:
-    global _read_out_handle
-    _read_out_roots[model] = _read_out_roots.get(model, 0) + 1
-    if _read_out_handle is None:  # a process-wide hook only while some block is open
-        _read_out_handle = nn.modules.module.register_module_forward_hook(_read_out_root_output)
-
-
-def _unmark_read_out(model: nn.Module) -> None:
-    global _read_out_handle
-    remaining = _read_out_roots.pop(model, 1) - 1
-    if remaining > 0:
-        _read_out_roots[model] = remaining
-    if not _read_out_roots and _read_out_handle is not None:
-        _read_out_handle.remove()
-        _read_out_handle = None
+#: models inside an event_inference block: their outputs are read out to dense tensors
+_read_out_outputs = OutputReadOut(read_out)

@@ -44,14 +44,13 @@ import functools
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Union
-from weakref import WeakKeyDictionary
 
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.utils.hooks import RemovableHandle
 
 from fastsnn import FastSNNError, IntegrateFireCoding, SpikeCoding, SpikeTensor, SpikingNeuron
+from fastsnn.output_read_out import OutputReadOut
 from fastsnn_neurons.codings import resolve_integrate_fire_coding
 from fastsnn_neurons.neurons.base import CountNeuron, check_input, count_recorders, forward_overrides
 
@@ -216,34 +215,8 @@ def run_event_neuron(neuron: CountNeuron, x: Any, settings: EventSettings) -> Ev
     return train
 
 
-#: models inside an :func:`event_mode` block (module → number of blocks): their output is read out
-_read_out_roots: WeakKeyDictionary[nn.Module, int] = WeakKeyDictionary()
-#: the process-wide forward hook that reads those outputs out, present only while a block is open
-_read_out_handle: RemovableHandle | None = None
-
-
-def _read_out_root_output(module: nn.Module, inputs: Any, output: Any) -> Any:
-    """Global forward hook: a model inside an event_mode block returns dense tensors, never trains."""
-    if module in _read_out_roots:
-        return _read_out(output)
-    return None
-
-
-def _mark_read_out(model: nn.Module) -> None:
-    global _read_out_handle
-    _read_out_roots[model] = _read_out_roots.get(model, 0) + 1
-    if _read_out_handle is None:
-        _read_out_handle = nn.modules.module.register_module_forward_hook(_read_out_root_output)
-
-
-def _unmark_read_out(model: nn.Module) -> None:
-    global _read_out_handle
-    remaining = _read_out_roots.pop(model, 1) - 1
-    if remaining > 0:
-        _read_out_roots[model] = remaining
-    if not _read_out_roots and _read_out_handle is not None:
-        _read_out_handle.remove()
-        _read_out_handle = None
+#: models inside an :func:`event_mode` block: they return dense tensors, never trains
+_read_out_outputs = OutputReadOut(_read_out)
 
 
 def is_replayable(module: nn.Module) -> bool:
@@ -291,10 +264,10 @@ def event_mode(
         forward_overrides[neuron] = functools.partial(
             run_event_neuron, settings=EventSettings(coding_obj, num_steps, name, record)
         )
-    _mark_read_out(model)
+    _read_out_outputs.mark(model)
     try:
         yield record
     finally:
-        _unmark_read_out(model)
+        _read_out_outputs.unmark(model)
         for _, neuron in neurons:
             forward_overrides.pop(neuron, None)
