@@ -68,3 +68,30 @@ def test_attention_components_work_without_the_other_packages():
 
     attn = fastsnn.create("attention", "swa", d_model=16, n_heads=2, window=4)
     assert attn(torch.randn(1, 5, 16)).shape == (1, 5, 16)
+
+
+def test_a_non_spiking_model_trains_with_neuron_none(tmp_path):
+    """``neuron = "none"``: the minimal install builds, trains and generates from a model of its own."""
+    config = tmp_path / "model.toml"
+    config.write_text(textwrap.dedent("""
+        [model]
+        vocab_size = 256
+        d_model = 32
+        n_layers = 2
+        n_heads = 2
+        attention = "hybrid_alt"
+        ffn = "swiglu"
+        neuron = "none"
+
+        [train]
+        max_steps = 2
+        batch_size = 2
+        seq_len = 16
+    """))
+    text = tmp_path / "text.txt"
+    text.write_text("the quick brown fox jumps over the lazy dog. " * 40)
+    assert cli("validate", str(config)).returncode == 0
+    trained = cli("train", str(config), "--data", str(text), "--out", str(tmp_path / "run"))
+    assert trained.returncode == 0, trained.stderr
+    generated = cli("generate", str(tmp_path / "run"), "--prompt", "the", "--max-new-tokens", "5")
+    assert generated.returncode == 0, generated.stderr

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, TypeAdapter, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
 
 from fastsnn.config.refs import AttentionRef, ComponentRef, FFNRef, LayerMixRef, NeuronRef, NormRef
 from fastsnn.errors import FastSNNError
@@ -49,7 +58,10 @@ class ModelConfig(BaseModel):
     )
     softmax_layers: list[int] = Field(default_factory=list, description="layers that use softmax attention instead")
     ffn: FFNRef = Field("pulse", description="feed-forward block")
-    neuron: NeuronRef = Field(DEFAULT_NEURON, description="spiking activation inside the FFN")
+    neuron: NeuronRef | None = Field(
+        DEFAULT_NEURON,
+        description="spiking activation inside the FFN; 'none' (or null): no neuron, the FFN's hidden state "
+        "passes unchanged (a non-spiking model, which needs no neuron package installed)")
     norm: NormRef = Field("rmsnorm", description="normalisation layer")
     position_embedding: Literal["none", "learned"] = Field(
         "none", description="'learned': a table of max_seq_len position vectors added to the token embeddings "
@@ -57,6 +69,11 @@ class ModelConfig(BaseModel):
         "attention layers (RoPE) alone")
     tie_embeddings: bool = Field(True, description="share the input embedding and output head weights")
     init_std: float = Field(0.02, gt=0, description="std of the normal weight init")
+
+    @field_validator("neuron", mode="before")
+    @classmethod
+    def _none_means_no_neuron(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and value.lower() == "none" else value
 
     @model_validator(mode="after")
     def _check_shapes(self) -> ModelConfig:

@@ -29,7 +29,8 @@ class Block(nn.Module):
         self.attn = attention.build(d_model=d, n_heads=config.n_heads, layer_idx=layer_idx,
                                     max_seq_len=config.max_seq_len)
         self.ffn_norm = config.norm.build(dim=d)
-        self.ffn = config.ffn.build(d_model=d, d_ff=config.ffn_width, neuron=config.neuron.build())
+        neuron = nn.Identity() if config.neuron is None else config.neuron.build()  # None: a non-spiking model
+        self.ffn = config.ffn.build(d_model=d, d_ff=config.ffn_width, neuron=neuron)
 
     def forward(self, x: torch.Tensor, cache: Any = None) -> torch.Tensor:  # x: (B, T, d)
         x = x + self.attn(self.attn_norm(x), cache)
