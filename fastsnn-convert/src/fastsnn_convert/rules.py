@@ -151,7 +151,8 @@ class BatchNormRule(ConversionRule):
         return False  # all the work is in prepare(); an unfoldable BatchNorm is kept
 
     def convert(self, module: nn.Module, qualname: str, context: ConversionContext) -> nn.Module:
-        raise NotImplementedError  # pragma: no cover - matches() is never true
+        """A BatchNorm offered on its own has nothing to fold into: it is kept as it is."""
+        return module
 
     def prepare(self, model: nn.Module, context: ConversionContext) -> list[Any]:
         return fold_batchnorm(model)
