@@ -40,6 +40,10 @@ BASE = dict(d_model=256, n_layers=4, n_heads=4, max_seq_len=512)
 FLAGSHIP_NEURON = {"name": "adaptive_threshold", "k": 3.0, "signed": False}
 SWIGLU_PLAIN = {"name": "swiglu", "spiking": False}
 SWIGLU_D_FF, PULSE_D_FF = 746, 1119  # 3·256·746 ≈ 2·256·1119: the same parameter count
+# hybrid_alt with gated linear attention (SpikingBrain-7B's linear layers: decay gate, output gate)
+# in layers 0 and 2: GLA's gates add 147,456 parameters, so its SwiGLU is 48 narrower (3,359,872)
+HYBRID_GLA, GLA_SWIGLU_D_FF = {"name": "hybrid_alt", "linear": "gla"}, 698
+SPIKING_SWIGLU, SIGNED_K3 = {"name": "swiglu", "spiking": True}, {"name": "adaptive_threshold", "k": 3.0, "signed": True}
 
 #: name → (model overrides, one-line description)
 VARIANTS: dict[str, tuple[dict, str]] = {
@@ -62,6 +66,12 @@ VARIANTS: dict[str, tuple[dict, str]] = {
                                       d_ff=SWIGLU_D_FF,
                                       neuron={"name": "adaptive_threshold", "k": 5.0, "signed": True}),
                                  "hybrid_alt + spiking SwiGLU, adaptive_threshold(k=5, signed)"),
+    # closing the attention gap: gated linear attention in the linear layers
+    "hybrid_gla_swiglu": (dict(attention=HYBRID_GLA, ffn=SWIGLU_PLAIN, d_ff=GLA_SWIGLU_D_FF),
+                          "hybrid_alt (GLA + SWA) + SwiGLU, non-spiking"),
+    "hybrid_gla_swiglu_spiking": (dict(attention=HYBRID_GLA, ffn=SPIKING_SWIGLU, d_ff=GLA_SWIGLU_D_FF,
+                                       neuron=SIGNED_K3),
+                                  "hybrid_alt (GLA + SWA) + spiking SwiGLU, adaptive_threshold(k=3, signed)"),
     "hybrid_pulse_k10000": (dict(attention="hybrid_alt", ffn="pulse", d_ff=PULSE_D_FF,
                                  neuron={"name": "adaptive_threshold", "k": 10000.0, "signed": False}),
                             "flagship shape with k=10,000 (nearly continuous ReLU)"),
@@ -204,6 +214,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "quality")
     parser.add_argument("--second-text", type=Path, default=SECOND_TEXT)
     parser.add_argument("--models", type=Path, help="also save each trained model folder here")
+    parser.add_argument("--threads", type=int, help="torch threads (default: the fastsnn thread policy's)")
     parser.add_argument("--list", action="store_true")
     parser.add_argument("--table", type=Path)
     args = parser.parse_args(argv)
@@ -215,6 +226,9 @@ def main(argv: list[str] | None = None) -> None:
         print(table(args.table))
         return
     from fastsnn.testing import use_plugins
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     with use_plugins(entry_points=True):
         for seed in args.seeds:

@@ -28,8 +28,10 @@ def fastsnn_register_conversion_rules(register):
 @hookimpl
 def fastsnn_register_commands(cli):
     from fastsnn_convert.cli import convert_command
+    from fastsnn_convert.hf.command import convert_hf_command  # transformers is imported only when it runs
 
     cli.add_command(convert_command)
+    cli.add_command(convert_hf_command)
 
 
 @hookimpl

@@ -52,8 +52,8 @@ def mistral(**overrides) -> torch.nn.Module:
 def gpt2(**overrides) -> torch.nn.Module:
     """A 2-layer GPT-2 LM (Conv1D layers, learned positions, 64 of them)."""
     torch.manual_seed(0)
-    config = require_transformers().GPT2Config(vocab_size=VOCAB, n_embd=32, n_layer=2, n_head=4, n_positions=64,
-                                     bos_token_id=0, eos_token_id=0, **overrides)
+    config = require_transformers().GPT2Config(**{"vocab_size": VOCAB, "n_embd": 32, "n_layer": 2, "n_head": 4,
+                                                  "n_positions": 64, "bos_token_id": 0, "eos_token_id": 0, **overrides})
     return spread(require_transformers().GPT2LMHeadModel(config))
 
 
@@ -69,6 +69,63 @@ def opt() -> torch.nn.Module:
     config = require_transformers().OPTConfig(vocab_size=VOCAB, hidden_size=16, ffn_dim=32, num_hidden_layers=1,
                                     num_attention_heads=2, word_embed_proj_dim=16, max_position_embeddings=32)
     return require_transformers().OPTForCausalLM(config).eval()
+
+
+TEXT = ("First Citizen: Before we proceed any further, hear me speak. All: Speak, speak. "
+        "You are all resolved rather to die than to famish? Resolved. resolved. café, naïve — 漢字.")
+
+
+def byte_level_tokenizer(vocab_size: int = 300) -> object:
+    """A GPT-2-style byte-level BPE ``tokenizers.Tokenizer`` trained on a few lines (``<|endoftext|>`` special)."""
+    import tokenizers as tk
+
+    tokenizer = tk.Tokenizer(tk.models.BPE())
+    tokenizer.pre_tokenizer = tk.pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = tk.decoders.ByteLevel()
+    trainer = tk.trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<|endoftext|>"], show_progress=False,
+                                     initial_alphabet=tk.pre_tokenizers.ByteLevel.alphabet())
+    tokenizer.train_from_iterator([TEXT] * 4, trainer)
+    return tokenizer
+
+
+def sentencepiece_tokenizer(merges_from: int = 40) -> object:
+    """A Llama-2-style BPE ``tokenizers.Tokenizer``: ``▁`` for spaces, ``<unk> <s> </s>``, the 256
+    ``<0xNN>`` byte-fallback tokens in the vocabulary (ids 3–258), then learned pieces; ``<s>`` added
+    in front by the post-processor, the prepended space stripped by the decoder."""
+    import json
+
+    import tokenizers as tk
+
+    plain = tk.Tokenizer(tk.models.BPE(unk_token="<unk>"))
+    plain.normalizer = tk.normalizers.Sequence([tk.normalizers.Prepend("\u2581"), tk.normalizers.Replace(" ", "\u2581")])
+    plain.train_from_iterator([TEXT.replace("漢字", "")] * 4,
+                              tk.trainers.BpeTrainer(vocab_size=merges_from + 60, show_progress=False))
+    learned = json.loads(plain.to_str())["model"]
+    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2, **{f"<0x{b:02X}>": 3 + b for b in range(256)}}
+    for token in sorted(learned["vocab"], key=learned["vocab"].get):
+        vocab.setdefault(token, len(vocab))
+    model = tk.models.BPE(vocab=vocab, merges=[tuple(m.split(" ")) if isinstance(m, str) else tuple(m)
+                                               for m in learned["merges"]],
+                          unk_token="<unk>", byte_fallback=True, fuse_unk=True)
+    tokenizer = tk.Tokenizer(model)
+    tokenizer.normalizer = plain.normalizer
+    tokenizer.decoder = tk.decoders.Sequence([tk.decoders.Replace("\u2581", " "), tk.decoders.ByteFallback(),
+                                              tk.decoders.Fuse(), tk.decoders.Strip(" ", 1, 0)])
+    tokenizer.add_special_tokens([tk.AddedToken(t, special=True, normalized=False) for t in ("<unk>", "<s>", "</s>")])
+    tokenizer.post_processor = tk.processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
+    return tokenizer
+
+
+def save_folder(model: torch.nn.Module, tokenizer: object | None, folder) -> object:
+    """``model.save_pretrained(folder)`` plus the tokenizer's ``tokenizer.json``: a Hugging Face model
+    folder as the Hub would give it (safetensors weights, config.json). Returns the folder."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    model.save_pretrained(str(folder))
+    if tokenizer is not None:
+        tokenizer.save(str(folder / "tokenizer.json"))
+    return folder
 
 
 def ids(batch: int = 2, time: int = 13, seed: int = 1) -> torch.Tensor:

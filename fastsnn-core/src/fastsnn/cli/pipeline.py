@@ -48,9 +48,12 @@ def decode_lenient(tokenizer, ids: torch.Tensor) -> str:
 @click.option("--progress/--no-progress", default=None,
               help="A progress bar with loss, tok/s and ETA (default: when stderr is a terminal).")
 @click.option("--tensorboard", is_flag=True, help="Also write TensorBoard scalars to OUT/tensorboard (extra 'tensorboard').")
+@click.option("--init", "init", type=click.Path(path_type=Path), metavar="FOLDER",
+              help="Start from the weights and tokenizer of this model folder (e.g. from fastsnn convert-hf): "
+                   "continued training. The model is the folder's; CONFIG's [model] may be left out.")
 def train(config: Path, data_path: str, tokenizer: str | None, out: Path | None, resume: bool, overwrite: bool,
           allow_change: tuple[str, ...], max_steps: int | None, cache_dir: Path | None, progress: bool | None,
-          tensorboard: bool) -> None:
+          tensorboard: bool, init: Path | None) -> None:
     """Train the [model] of CONFIG on text with the [train] and [data] settings; checkpoints as safetensors.
 
     Every check runs before anything is written: the config (as `fastsnn validate`), the output
@@ -64,7 +67,10 @@ def train(config: Path, data_path: str, tokenizer: str | None, out: Path | None,
         raise click.UsageError("--resume continues a run and --overwrite replaces it: choose one")
     if allow_change and not resume:
         raise click.UsageError("--allow-change goes with --resume")
-    run = load_run_file(config, require=("model",))
+    run = load_run_file(config, require=() if init else ("model",))
+    initial = None
+    if init is not None:
+        initial, run = _initial_model(init, run, config)
     train_cfg = run.train or TrainConfig()
     out = out or train_cfg.checkpoint_dir or Path("runs") / config.stem
     check_writable_destination(out, "--out")
@@ -76,14 +82,14 @@ def train(config: Path, data_path: str, tokenizer: str | None, out: Path | None,
     try:
         with _stop_message_on_sigterm(ctx, out):
             _train(run, config, train_cfg, data_cfg, data_path, tokenizer, out, resume, overwrite, allow_change,
-                   progress, tensorboard, ctx)
+                   progress, tensorboard, ctx, initial=initial, init=init)
     finally:
         distributed.teardown(ctx)
 
 
 def _train(run, config: Path, train_cfg: TrainConfig, data_cfg: DataConfig, data_path: str, tokenizer_flag: str | None,
            out: Path, resume: bool, overwrite: bool, allow_change: tuple[str, ...], progress: bool | None,
-           tensorboard: bool, ctx) -> None:
+           tensorboard: bool, ctx, initial=None, init: Path | None = None) -> None:
     import sys
 
     from fastsnn.data.corpus import prepare_corpus
@@ -112,6 +118,10 @@ def _train(run, config: Path, train_cfg: TrainConfig, data_cfg: DataConfig, data
         data_cfg = data_cfg.model_copy(update={"tokenizer": saved.kind})
     else:
         run_folder.check_new_run(out, overwrite)
+        if init is not None:
+            saved = _init_tokenizer(init, tokenizer_flag)
+            if saved is not None:
+                data_cfg = data_cfg.model_copy(update={"tokenizer": saved.kind})
     corpus = None
     for turn in ("first", "rest"):  # rank 0 tokenises (once, cached); the others then read its file
         if (turn == "first") == ctx.is_main:
@@ -131,9 +141,10 @@ def _train(run, config: Path, train_cfg: TrainConfig, data_cfg: DataConfig, data
                                        corpus.tokenizer.to_dict(), corpus.fingerprint, data_cfg.model_dump(mode="json"))
     if resume:
         run_folder.check_resume(out, identity, set(allow_change))
-    model = build_model(run.model, seed=train_cfg.seed)
+    model = initial if initial is not None else build_model(run.model, seed=train_cfg.seed)
     n_params = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
-    echo(f"model: {n_params / 1e6:.2f}M parameters, layers: {', '.join(r.name for r in model.layer_attention)}")
+    echo(f"model: {n_params / 1e6:.2f}M parameters, layers: {', '.join(r.name for r in model.layer_attention)}"
+         + (f"; weights from {init}" if initial is not None and not resume else ""))
     echo(f"data: {data_path} — {len(corpus.train):,} train / {len(corpus.val):,} val tokens, "
          f"{corpus.tokenizer.kind} tokenizer, vocab {corpus.tokenizer.vocab_size}"
          + (f"; {ctx.world_size} processes ({ctx.mode})" if ctx.active else ""))
@@ -172,6 +183,32 @@ def _train(run, config: Path, train_cfg: TrainConfig, data_cfg: DataConfig, data
     sample = saved_model.generate(prompt, max_new_tokens=new_tokens, temperature=0.8, top_k=20,
                                   generator=torch.Generator().manual_seed(0))
     click.echo("sample: " + json.dumps(decode_lenient(corpus.tokenizer, sample[0]), ensure_ascii=False))
+
+
+def _initial_model(init: Path, run, config: Path):
+    """``--init``: the model of the folder, and ``run`` with its [model]; CONFIG's own [model], if any,
+    must be the same model (else a ConfigError naming the fields that differ)."""
+    from fastsnn.model import from_pretrained
+
+    model = from_pretrained(init)
+    if run.model is not None and run.model != model.config:
+        mine, theirs = run.model.model_dump(mode="json"), model.config.model_dump(mode="json")
+        fields = [k for k in sorted(set(mine) | set(theirs)) if mine.get(k) != theirs.get(k)]
+        raise ConfigError(f"{config}: [model] differs from the model in --init {init} ({', '.join(fields)}); "
+                          "remove [model] from the config (the folder's model is used) or make it the same")
+    return model, run.model_copy(update={"model": model.config})
+
+
+def _init_tokenizer(init: Path, tokenizer_flag: str | None):
+    """The tokenizer saved with the ``--init`` model (None when it has none: then ``--tokenizer`` / [data] apply)."""
+    try:
+        saved = find_tokenizer(init)
+    except FastSNNError:
+        return None
+    if tokenizer_flag and saved.kind != tokenizer_flag:
+        raise FastSNNError(f"--init {init} comes with its {saved.kind} tokenizer (its embedding rows are that "
+                           f"tokenizer's ids), not {tokenizer_flag}; leave --tokenizer out")
+    return saved
 
 
 @contextlib.contextmanager

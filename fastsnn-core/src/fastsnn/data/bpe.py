@@ -48,30 +48,86 @@ def _require_tokenizers() -> Any:
     return tokenizers
 
 
+def _components(node: Any, kind: str) -> list[dict[str, Any]]:
+    """Every component of ``node`` (a ``tokenizers`` pre-tokenizer/decoder/normalizer, possibly a
+    ``Sequence``) whose ``type`` is ``kind``."""
+    if not isinstance(node, dict):
+        return []
+    found = [node] if node.get("type") == kind else []
+    for key in ("pretokenizers", "decoders", "normalizers"):
+        for child in node.get(key) or []:
+            found += _components(child, kind)
+    return found
+
+
+def token_byte_table(spec: dict[str, Any]) -> list[bytes]:
+    """The bytes each id of a ``tokenizers`` BPE JSON stands for, index = id.
+
+    Two families are understood, which covers the BPE tokenizers of GPT-2, Llama 3, Qwen2 and
+    FastSNN's own (byte-level: every character of a token is one byte in GPT-2's printable
+    alphabet, :func:`byte_alphabet`) and of Llama 2 / Mistral (SentencePiece style: ``▁`` is a
+    space, ``<0xNN>`` is byte NN when the model has ``byte_fallback``, anything else is its UTF-8).
+    Special added tokens (``<s>``, ``<|endoftext|>``, …) stand for no text: ``b""``.
+
+    :raises FastSNNError: not a BPE model, no vocabulary, or a byte-level token outside the alphabet.
+    """
+    model = spec.get("model") if isinstance(spec, dict) else None
+    if not isinstance(model, dict) or not isinstance(model.get("vocab"), dict):
+        raise FastSNNError("a bpe tokenizer description needs the tokenizers JSON with model.vocab")
+    if model.get("type", "BPE") != "BPE":
+        raise FastSNNError(f"the tokenizer's model is {model.get('type')!r}; FastSNN reads BPE tokenizers "
+                           "(byte-level as GPT-2/Qwen2/Llama 3, or SentencePiece-style as Llama 2/Mistral)")
+    vocab: dict[str, int] = model["vocab"]
+    added = [t for t in spec.get("added_tokens") or [] if isinstance(t, dict) and "id" in t]
+    size = max([*vocab.values(), *(int(t["id"]) for t in added)], default=-1) + 1
+    table: list[bytes] = [b""] * size
+    byte_level = any(_components(spec.get(part), "ByteLevel") for part in ("pre_tokenizer", "decoder"))
+    if byte_level:
+        alphabet = byte_alphabet()
+        for token, index in vocab.items():
+            try:
+                table[index] = bytes(alphabet[c] for c in token)
+            except KeyError:
+                raise FastSNNError(f"bpe token {token!r} (id {index}) is not in the byte-level alphabet of a "
+                                   "ByteLevel tokenizer; the tokenizer JSON is inconsistent") from None
+    else:
+        byte_fallback = bool(model.get("byte_fallback"))
+        for token, index in vocab.items():
+            if byte_fallback and len(token) == 6 and token.startswith("<0x") and token.endswith(">"):
+                table[index] = bytes([int(token[3:5], 16)])
+            else:
+                table[index] = token.replace("\u2581", " ").encode("utf-8")
+    for token in added:
+        table[int(token["id"])] = b"" if token.get("special") else str(token.get("content", "")).encode("utf-8")
+    return table
+
+
+def strips_leading_space(spec: dict[str, Any]) -> bool:
+    """Whether decoding drops the space a SentencePiece-style tokenizer put before the text (a
+    ``Strip`` decoder with ``start ≥ 1``, or a ``Metaspace`` decoder that prepends ``▁``), as
+    ``tokenizers`` does when it decodes a whole sequence."""
+    decoder = spec.get("decoder") if isinstance(spec, dict) else None
+    if any(int(d.get("start", 0)) >= 1 and d.get("content", " ") == " " for d in _components(decoder, "Strip")):
+        return True
+    return any(d.get("prepend_scheme", "always") in ("always", "first") and d.get("add_prefix_space", True)
+               for d in _components(decoder, "Metaspace"))
+
+
 class BPETokenizer:
-    """Byte-level BPE: text → ids of learned byte sequences (see the module docstring).
+    """BPE over bytes: text → ids of learned byte sequences (see the module docstring).
 
     ``kind`` is ``"bpe"``; :meth:`to_dict` / :meth:`from_dict` store the whole ``tokenizers``
-    JSON, so a run folder carries its tokenizer.
+    JSON, so a run folder carries its tokenizer. FastSNN trains byte-level ones
+    (:meth:`train`); a Hugging Face model's ``tokenizer.json`` (GPT-2, Qwen2, Llama, Mistral) is
+    read as is (``fastsnn_convert.hf.convert_tokenizer``), see :func:`token_byte_table`.
     """
 
     kind = "bpe"
 
     def __init__(self, spec: dict[str, Any]) -> None:
-        try:
-            vocab = spec["model"]["vocab"]
-        except (KeyError, TypeError):
-            raise FastSNNError("a bpe tokenizer description needs the tokenizers JSON with model.vocab") from None
-        alphabet = byte_alphabet()
-        size = max(vocab.values()) + 1 if vocab else 0
-        table: list[bytes] = [b""] * size
-        for token, index in vocab.items():
-            try:
-                table[index] = bytes(alphabet[c] for c in token)
-            except KeyError:
-                raise FastSNNError(f"bpe token {token!r} is not byte-level; this tokenizer was not made by FastSNN") from None
         self.spec = spec
-        self.token_to_bytes = table
+        self.token_to_bytes = token_byte_table(spec)
+        self.strips_leading_space = strips_leading_space(spec)
         self._tokenizer: Any = None
 
     @classmethod
@@ -136,7 +192,12 @@ class _BytesDecoder(TokenDecoder):
     def __init__(self, tokenizer: BPETokenizer, unknown: Literal["error", "replace"] = "error") -> None:
         super().__init__(tokenizer, unknown)  # type: ignore[arg-type]
         self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._at_start = tokenizer.strips_leading_space  # drop the prepended space of the first text
 
     def _known(self, ids: list[int], final: bool) -> str:
         table = self.tokenizer.token_to_bytes
-        return self._utf8.decode(b"".join(table[v] for v in ids), final=final)
+        text = self._utf8.decode(b"".join(table[v] for v in ids), final=final)
+        if self._at_start and text:
+            self._at_start = False
+            text = text[1:] if text.startswith(" ") else text
+        return text
