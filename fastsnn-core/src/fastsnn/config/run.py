@@ -70,6 +70,9 @@ class TrainConfig(BaseModel):
         False, description="recompute each block's activations in backward (less memory, ~1/3 more compute)")
     distributed: Literal["auto", "none", "ddp", "fsdp"] = Field(
         "auto", description="under torchrun: DDP (auto, ddp) or FSDP fully_shard (fsdp); none: single process")
+    distill_weight: float = Field(
+        0.0, ge=0, le=1, description="α: (1−α)·CE + α·τ²·KL(teacher ‖ student) when the Trainer has a teacher")
+    distill_temperature: float = Field(1.0, gt=0, description="τ of the distillation term")
 
     @model_validator(mode="after")
     def _steps(self) -> TrainConfig:

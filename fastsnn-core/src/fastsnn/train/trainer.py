@@ -38,6 +38,7 @@ from fastsnn.train.checkpoints import (
     step_folder_name,
     write_checkpoint,
 )
+from fastsnn.train.distill import check_teacher, distillation_loss
 from fastsnn.train.distributed import DistContext
 from fastsnn.train.schedule import lr_at
 from fastsnn.train.spike_monitor import SpikeMonitor, summarize
@@ -60,6 +61,17 @@ class NonFiniteLossError(FastSNNError):
     """The loss became NaN or inf: training stopped without saving that step."""
 
 
+def next_token_logits(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+    """``model(inputs)``, checked to be logits ``[B, T, V]`` for ids ``[B, T]``."""
+    logits = model(inputs)  # (B, T, V)
+    if not isinstance(logits, torch.Tensor) or logits.shape[:2] != inputs.shape or logits.dim() != 3:
+        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise FastSNNError(
+            f"the model must map token ids {tuple(inputs.shape)} to logits (batch, time, vocab), got {shape}"
+        )
+    return logits
+
+
 def next_token_loss(model: nn.Module, ids: torch.Tensor, reduction: str = "mean") -> tuple[torch.Tensor, int]:
     """Cross-entropy (in fp32) of predicting ``ids[:, 1:]`` from ``model(ids[:, :-1])``.
 
@@ -67,15 +79,16 @@ def next_token_loss(model: nn.Module, ids: torch.Tensor, reduction: str = "mean"
     :param reduction: ``"mean"`` (a scalar) or ``"none"`` (``[B·(T-1)]``, one loss per target).
     :returns: ``(loss, number_of_predicted_tokens)``.
     """
+    loss, n, _ = _next_token_loss_and_logits(model, ids, reduction)
+    return loss, n
+
+
+def _next_token_loss_and_logits(model: nn.Module, ids: torch.Tensor,
+                                reduction: str = "mean") -> tuple[torch.Tensor, int, torch.Tensor]:
     inputs, targets = ids[:, :-1], ids[:, 1:]
-    logits = model(inputs)  # (B, T-1, V)
-    if not isinstance(logits, torch.Tensor) or logits.shape[:2] != inputs.shape or logits.dim() != 3:
-        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-        raise FastSNNError(
-            f"the model must map token ids {tuple(inputs.shape)} to logits (batch, time, vocab), got {shape}"
-        )
+    logits = next_token_logits(model, inputs)
     loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1), reduction=reduction)
-    return loss, targets.numel()
+    return loss, targets.numel(), logits
 
 
 def vocab_size_of(model: nn.Module) -> int | None:
@@ -142,7 +155,7 @@ class Trainer:
 
     def __init__(self, model: nn.Module, config: TrainConfig | dict[str, Any] | None = None, *,
                  callbacks: Iterable[Callback | Callable[[dict[str, Any]], None]] | None = None,
-                 dist: DistContext | None = None) -> None:
+                 dist: DistContext | None = None, teacher: nn.Module | None = None) -> None:
         if not isinstance(model, nn.Module):
             raise FastSNNError(f"Trainer needs a torch.nn.Module, got {type(model).__name__}")
         if config is None:
@@ -157,6 +170,10 @@ class Trainer:
         self.autocast_dtype = _autocast_dtype(config.precision, self.device)
         self.model = model.to(self.device)
         self.vocab_size = vocab_size_of(model)
+        #: the model distilled from (``config.distill_weight > 0``; see :mod:`fastsnn.train.distill`)
+        self.teacher = check_teacher(teacher, config.distill_weight)
+        if self.teacher is not None:
+            self.teacher.to(self.device)
         torch.manual_seed(config.seed)
         if config.activation_checkpointing:
             enable_activation_checkpointing(model)
@@ -288,23 +305,30 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         stats = logging and cfg.spike_stats and self.dist.is_main
         rates = cfg.spike_regularizer is not None
-        loss_sum, penalty_sum, tokens = 0.0, 0.0, 0
+        loss_sum, penalty_sum, distill_sum, tokens = 0.0, 0.0, 0.0, 0
         micro_batches = ids.split(ids.shape[0] // accum)
         for i, micro in enumerate(micro_batches):
             last = i == len(micro_batches) - 1
             with self._sync_gradients(last), self.monitor.record(stats=stats, rates=rates):
                 with self._autocast():
-                    loss, n = next_token_loss(self.train_model, micro)
+                    loss, n, logits = _next_token_loss_and_logits(self.train_model, micro)
                 self.monitor.stop()
                 penalty = self.monitor.penalty()
                 objective = loss if penalty is None else loss + penalty
+                if self.teacher is not None:  # (1 − α)·CE + α·τ²·KL(teacher ‖ student)
+                    with torch.no_grad(), self._autocast():
+                        teacher_logits = next_token_logits(self.teacher, micro[:, :-1])
+                    alpha = cfg.distill_weight
+                    soft = distillation_loss(logits, teacher_logits, cfg.distill_temperature)
+                    objective = objective - alpha * loss + alpha * soft
+                    distill_sum += float(soft.detach())
                 loss_sum += float(loss.detach())
                 penalty_sum += float(penalty.detach()) if penalty is not None else 0.0
                 tokens += n
                 scaled = objective / accum
                 (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
-        loss_sum, penalty_sum, tokens = distributed.all_reduce_sum([loss_sum, penalty_sum, float(tokens)], self.dist,
-                                                                   self.device)
+        loss_sum, penalty_sum, distill_sum, tokens = distributed.all_reduce_sum(
+            [loss_sum, penalty_sum, distill_sum, float(tokens)], self.dist, self.device)
         mean_loss = loss_sum / (accum * self.dist.world_size)
         if not math.isfinite(mean_loss):
             self.optimizer.zero_grad(set_to_none=True)
@@ -331,6 +355,8 @@ class Trainer:
         record = {"step": self.step, "loss": mean_loss, "lr": lr, "grad_norm": float(grad_norm), "tokens": int(tokens)}
         if rates:
             record["spike_penalty"] = penalty_sum / (accum * self.dist.world_size)
+        if self.teacher is not None:  # τ²·KL(teacher ‖ student); "loss" stays the cross-entropy
+            record["distill_kl"] = distill_sum / (accum * self.dist.world_size)
         if stats:
             layers = self.monitor.take_stats()
             if layers:
