@@ -25,6 +25,7 @@ and with only the FFN made spiking (softmax kept).
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 import time
@@ -48,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=2e-3, help="peak lr of the teacher and the from-scratch model")
     parser.add_argument("--continue-lr", type=float, default=1e-3, help="peak lr of the continued training")
     parser.add_argument("--continue-steps", type=int, help="steps of continued training (default N/10, the recipe's)")
+    parser.add_argument("--distill", type=float, default=0.0,
+                        help="α of knowledge distillation from the teacher during continued training (0: none)")
+    parser.add_argument("--distill-temperature", type=float, default=1.0, help="τ of the distillation term")
+    parser.add_argument("--first", choices=["linear", "swa"], default="linear", help="the kernel of layer 0")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--linear", type=json.loads, default="\"linear\"",
@@ -76,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         teacher_cfg = ModelConfig(vocab_size=vocab, d_model=args.d_model, n_layers=args.layers, n_heads=args.heads,
                                   d_ff=d_ff, max_seq_len=args.seq_len, attention="softmax",
                                   ffn={"name": "swiglu", "spiking": False})
-        hybrid = {"name": "hybrid_alt", "linear": args.linear, "swa": {"name": "swa", "window": args.window}}
+        hybrid = {"name": "hybrid_alt", "linear": args.linear, "swa": {"name": "swa", "window": args.window},
+                  "first": args.first}
         spiking = dict(ffn={"name": "swiglu", "spiking": True},
                        neuron={"name": "adaptive_threshold", "k": 3.0, "signed": True})
         val_batches = list(data.sequential_windows("val", 16, args.seq_len))
@@ -84,17 +90,18 @@ def main(argv: list[str] | None = None) -> int:
                          "d_ff": d_ff, "threads": torch.get_num_threads(), "torch": torch.__version__,
                          "wait_policy": policy.wait_policy, "val_tokens": None, "runs": {}}
 
-        def schedule(steps: int, lr: float, warmup: int) -> TrainConfig:
+        def schedule(steps: int, lr: float, warmup: int, distill: float = 0.0) -> TrainConfig:
             return TrainConfig(max_steps=steps, lr=lr, warmup_steps=warmup, min_lr_ratio=0.1, weight_decay=0.1,
                                betas=(0.9, 0.95), batch_size=args.batch, seq_len=args.seq_len, log_every=50,
-                               grad_clip=1.0, seed=args.seed, spike_stats=False)
+                               grad_clip=1.0, seed=args.seed, spike_stats=False, distill_weight=distill,
+                               distill_temperature=args.distill_temperature)
 
-        def train(name: str, model, config: TrainConfig, data_seed: int) -> dict:
+        def train(name: str, model, config: TrainConfig, data_seed: int, teacher=None) -> dict:
             def log(record: dict) -> None:
                 print(f"  {name} step {record['step']}: loss {record['loss']:.4f} "
                       f"({record['tokens_per_s']:.0f} tok/s)", flush=True)
 
-            trainer = Trainer(model, config, callbacks=[log])
+            trainer = Trainer(model, config, callbacks=[log], teacher=teacher)
             start = time.perf_counter()
             trainer.fit(data.random_windows("train", config.batch_size, config.seq_len, seed=data_seed))
             seconds = time.perf_counter() - start
@@ -139,8 +146,12 @@ def main(argv: list[str] | None = None) -> int:
         save()
 
         cont = args.continue_steps or max(1, n // 10)
+        teacher_copy = None
+        if args.distill > 0:  # the teacher's weights, frozen, as the distillation target
+            teacher_copy = from_pretrained(args.teacher) if args.teacher is not None else copy.deepcopy(teacher)
         results["runs"]["converted_after"] = train("converted", converted, schedule(cont, args.continue_lr,
-                                                                                   max(1, cont // 10)), args.seed + 1)
+                                                                                   max(1, cont // 10), args.distill),
+                                                   args.seed + 1, teacher=teacher_copy)
         if args.models is not None:
             converted.save_pretrained(args.models / "converted", tokenizer=data.tokenizer.to_dict())
         save()
