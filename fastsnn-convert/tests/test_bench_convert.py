@@ -29,7 +29,7 @@ def test_a_tiny_run_reports_ann_and_spiking_rows():
     anns = [r for r in rows if r["converter"] == "ANN"]
     spiking = [r for r in rows if r["converter"] == "fastsnn"]
     assert [r["net"] for r in anns] == ["mlp", "cnn"]
-    assert len(spiking) == 2 * 3 * 2, "two nets × three calibrations × two codings at one T"
+    assert len(spiking) == 2 * 5 * 2, "two nets × five calibrations × two codings at one T"
     assert all(r["count_mode_equal"] for r in spiking), "event mode and count mode agree"
     assert all(0 <= r["accuracy"] <= 100 and r["spikes_per_inference"] > 0 for r in spiking)
     assert len(spiking[0]["sparsity"].split()) == 2 and len(spiking[-1]["sparsity"].split()) == 2

@@ -153,3 +153,57 @@ def test_counts_that_do_not_fit_the_steps_and_unsigned_codings_for_signed_layers
     with pytest.raises(FastSNNError, match="has no spiking activations"):
         with event_inference(nn.Linear(2, 2), "test_unary"):
             pass
+
+
+# --- the mse range --------------------------------------------------------------------------------
+
+def _squared_error(row: torch.Tensor, lam: float, levels: int, lo: int) -> float:
+    q = [min(max(round(float(a) * levels / lam), lo), levels) * lam / levels for a in row]
+    return sum((qa - float(a)) ** 2 for qa, a in zip(q, row))
+
+
+def _reference_mse_error(row: torch.Tensor, levels: int, lo: int) -> float:
+    """Naive: the least squared error over every grid fraction of max |a|."""
+    from fastsnn_convert.calibrate import MSE_GRID
+
+    top = float(row.abs().max())
+    return min(_squared_error(row, fraction * top, levels, lo) for fraction in MSE_GRID.tolist())
+
+
+@pytest.mark.parametrize("levels,signed", [(1, False), (3, False), (15, False), (2, True)])
+def test_mse_range_matches_a_naive_search(levels, signed):
+    from fastsnn_convert.calibrate import mse_range
+
+    gen = torch.Generator().manual_seed(levels)
+    tail = torch.distributions.Exponential(1.0).sample((2, 257)) if not signed else torch.randn(2, 257, generator=gen)
+    values = tail.float() if signed else tail.abs().float()
+    got = mse_range(values, levels, signed)
+    assert got.shape == (2,)
+    lo = -levels if signed else 0
+    for row, lam in zip(values, got):
+        assert _squared_error(row, float(lam), levels, lo) == pytest.approx(_reference_mse_error(row, levels, lo),
+                                                                            rel=1e-4)
+
+
+def test_mse_clips_below_the_max_at_few_levels_and_beats_max_and_percentile():
+    from fastsnn_convert.calibrate import mse_range
+
+    values = torch.distributions.Exponential(1.0).sample((1, 20000))
+    one, many = float(mse_range(values, 1)), float(mse_range(values, 255))
+    assert one < 0.5 * float(values.max()) and one < many  # one level: clip hard; many: keep the tail
+    snn, _ = convert(mlp(), neuron="test_fixed")
+    x = data()
+    errors = {}
+    for method in ("max", "percentile", "mse"):
+        report = calibrate(snn, [x], method=method, percentile=99, levels=3)
+        errors[method] = [layer.rel_error for layer in report.layers]
+        assert [layer.method for layer in report.layers] == [method, method]
+    for i in range(2):
+        assert errors["mse"][i] <= min(errors["max"][i], errors["percentile"][i]) + 1e-9
+
+
+def test_mse_per_channel_has_the_channel_shape():
+    snn, _ = convert(small_cnn(), neuron="test_fixed")
+    report = calibrate(snn, [data(16, (1, 6, 6))], method="mse", per_channel=True, levels=3)
+    assert snn[1].clip.shape == (4, 1, 1) and report.layers[0].channels == 4
+    assert bool((snn[1].clip > 0).all())

@@ -2,8 +2,8 @@
 
 Trains a 3-layer MLP and a small CNN (BatchNorm and pooling) on ``sklearn.datasets.load_digits``
 (8×8 images, 1,797 samples, bundled: no download) with a fixed stratified split and seed, converts
-each with FastSNN (static thresholds: ``max`` and the 99.9th percentile, per layer and per
-channel), and reports test accuracy against time steps ``T`` under the ``binary`` and ``bitwise``
+each with FastSNN (static thresholds: ``max``, the 99.9th percentile, and the mse-optimal range
+for the levels of each ``T`` — per layer and per channel), and reports test accuracy against time steps ``T`` under the ``binary`` and ``bitwise``
 codings in event mode (:func:`fastsnn_convert.evaluate`), with spikes per inference and per-layer
 sparsity. In the same run, on the same trained ANNs, SpikingJelly 2.x's ``ann2snn`` converter
 (rate coding, IF neurons; modes ``Max`` and ``99.9%``) is simulated for ``T`` steps — if
@@ -29,6 +29,7 @@ from fastsnn.benchmark import Benchmark, Progress
 from fastsnn.convert import convert
 from fastsnn_convert.calibrate import calibrate
 from fastsnn_convert.evaluate import evaluate
+from fastsnn_convert.events import max_count_for
 
 
 def load_digits_split(seed: int, test_size: float) -> tuple[torch.Tensor, ...]:
@@ -113,12 +114,17 @@ class ConvertBenchmark(Benchmark):
             rows.append({"net": net_name, "converter": "ANN", "method": "-", "coding": "-", "T": None,
                          "accuracy": round(100 * ann_acc, 2), "delta_pp": 0.0, "count_mode_equal": None,
                          "spikes_per_inference": None, "sparsity": "", "threads": p.threads})
-            for method, per_channel in (("max", False), ("percentile", False), ("percentile", True)):
+            for method, per_channel in (("max", False), ("percentile", False), ("percentile", True),
+                                        ("mse", False), ("mse", True)):
                 snn, _report = convert(ann, neuron="fixed_threshold")
-                calibrate(snn, [calib], method=method, percentile=p.percentile, per_channel=per_channel)
-                label = ("max" if method == "max" else f"p{p.percentile:g}") + ("/channel" if per_channel else "")
+                if method != "mse":  # one range for every T; mse picks it for the levels of each T below
+                    calibrate(snn, [calib], method=method, percentile=p.percentile, per_channel=per_channel)
+                label = {"max": "max", "mse": "mse"}.get(method, f"p{p.percentile:g}") + ("/channel" if per_channel else "")
                 for coding in p.codings:
                     for steps in p.steps:
+                        if method == "mse":
+                            calibrate(snn, [calib], method="mse", per_channel=per_channel,
+                                      levels=max_count_for(coding, steps))
                         result = evaluate(snn, x_test, coding=coding, num_steps=steps, targets=y_test, mode="event")
                         counted = evaluate(snn, x_test, coding=coding, num_steps=steps, targets=y_test, mode="count")
                         rows.append({

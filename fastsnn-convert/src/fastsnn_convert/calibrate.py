@@ -13,7 +13,10 @@ Besides that **dynamic** threshold (``method="dynamic"``; ``k`` for a target err
 sparsity), the classic ANN→SNN conversion uses a **static** range ``λ`` per layer (Rueckauer et
 al. 2017, "Conversion of continuous-valued deep networks to efficient event-driven networks"):
 ``method="max"`` (the largest activation seen) or ``method="percentile"`` (e.g. the 99.9th, which
-ignores outliers), per layer or per channel. The layer then spikes ``n = clamp(round(a·L/λ), 0, L)``
+ignores outliers) or ``method="mse"`` (the ``λ`` whose ``L``-level quantisation of the recorded
+activations has the least squared error — the clipping trade-off of Banner et al. 2019, "Post
+training 4-bit quantization of convolutional networks for rapid-deployment", searched on a grid,
+which matters most at few levels: few time steps), per layer or per channel. The layer then spikes ``n = clamp(round(a·L/λ), 0, L)``
 — ``L`` levels over ``[0, λ]`` — through a fixed-threshold neuron (threshold ``1/L`` on ``a/λ``);
 :func:`fastsnn_convert.set_time_steps` sets ``L`` for a coding and a number of time steps.
 """
@@ -31,7 +34,11 @@ from fastsnn import FastSNNError, build_ref, get_registry
 from fastsnn.tables import format_table
 from fastsnn_convert.modules import SpikingActivation
 
-METHODS = ("dynamic", "max", "percentile")
+METHODS = ("dynamic", "max", "percentile", "mse")
+#: candidate ranges of the mse search, as fractions of the largest |a| (of the layer or channel)
+MSE_GRID = torch.linspace(0.02, 1.0, 50)
+#: values per layer (or per channel) the mse search evaluates (an even subsample of the recorded ones)
+MSE_VALUES = 1 << 16
 #: values recorded per layer for a static method (torch.quantile's input limit is 2^24)
 MAX_STATIC_VALUES = 1 << 24
 
@@ -118,14 +125,17 @@ def calibrate(
     ``method="dynamic"`` tunes ``k`` of the per-token adaptive threshold ``V_th = mean|a|/k``:
     the smallest candidate within ``max_rel_error``, or — with ``target_sparsity`` — the largest
     ``k`` (the most accurate) whose share of zero counts is still at least ``target_sparsity``.
-    ``method="max"`` / ``"percentile"`` set a static range ``λ`` per layer (or per channel) and
-    rebuild the layer's neuron with threshold ``1/levels`` and ``max_count=levels`` on ``a/λ``;
-    that needs a neuron with ``threshold`` and ``max_count`` parameters (``fixed_threshold``).
+    ``method="max"`` / ``"percentile"`` / ``"mse"`` set a static range ``λ`` per layer (or per
+    channel) and rebuild the layer's neuron with threshold ``1/levels`` and ``max_count=levels`` on
+    ``a/λ``; that needs a neuron with ``threshold`` and ``max_count`` parameters
+    (``fixed_threshold``). ``"mse"`` picks ``λ`` for ``levels`` levels: calibrate with the levels
+    the coding will carry (:func:`fastsnn_convert.evaluate.max_count_for`), since
+    :func:`set_time_steps` changes the levels but keeps ``λ``.
 
     :param model: a converted network: the model of ``snn, report = fastsnn.convert.convert(ann)``.
     :param batches: model inputs: tensors (``model(x)``), tuples (``model(*x)``) or dicts
         (``model(**x)``).
-    :param method: ``"dynamic"``, ``"max"`` or ``"percentile"``.
+    :param method: ``"dynamic"``, ``"max"``, ``"percentile"`` or ``"mse"``.
     :param candidates: the ``k`` values to try (dynamic).
     :param max_rel_error: accuracy target per layer ``‖out − a‖/‖a‖``; if no candidate meets it the
         most accurate one is used and the layer is reported as not met. Static methods report it.
@@ -210,7 +220,7 @@ def _calibrate_static(model: nn.Module, layers: dict[str, SpikingActivation], ba
     for name, layer in layers.items():
         acts = recorded[name]  # the activations as the model produced them, e.g. [N, C, H, W]
         axis = _channel_axis(acts, layer, channel_axis, name) if per_channel else None
-        clip = _static_range(acts, axis, method, percentile)
+        clip = _static_range(acts, axis, method, percentile, levels=levels, signed=layer.can_be_negative)
         layer.clip = clip.to(acts.dtype)
         fields = get_registry().get("neuron", refs[name]["name"]).params.model_fields
         ref = {**refs[name], "threshold": 1.0 / levels, "max_count": levels}
@@ -243,14 +253,20 @@ def _channel_axis(acts: torch.Tensor, layer: SpikingActivation, channel_axis: in
     return acts.dim() - 1
 
 
-def _static_range(acts: torch.Tensor, axis: int | None, method: str, percentile: float) -> torch.Tensor:
-    """λ: the max or a percentile of ``|a|`` — one value, or one per channel shaped to broadcast."""
+def _static_range(acts: torch.Tensor, axis: int | None, method: str, percentile: float, *, levels: int = 255,
+                  signed: bool = False) -> torch.Tensor:
+    """λ: the max, a percentile of ``|a|`` or the mse-optimal range for ``levels`` levels — one
+    value, or one per channel shaped to broadcast."""
     magnitude = acts.detach().abs().to(torch.float32)
     if axis is None:
         values = magnitude.reshape(1, -1)
+        raw = acts.detach().to(torch.float32).reshape(1, -1)
     else:
         values = magnitude.movedim(axis, -1).reshape(-1, magnitude.shape[axis]).T  # (C, N)
-    if method == "max" or percentile >= 100:
+        raw = acts.detach().to(torch.float32).movedim(axis, -1).reshape(-1, acts.shape[axis]).T
+    if method == "mse":
+        clip = mse_range(raw, levels, signed)
+    elif method == "max" or percentile >= 100:
         clip = values.amax(dim=1)
     else:
         step = -(-values.numel() // MAX_STATIC_VALUES)  # torch.quantile takes at most 2^24 values
@@ -261,6 +277,30 @@ def _static_range(acts: torch.Tensor, axis: int | None, method: str, percentile:
     if axis is None:
         return clip.reshape(())
     return clip.reshape(-1, *([1] * (acts.dim() - 1 - axis)))  # e.g. [C, 1, 1] for axis 1 of [N, C, H, W]
+
+
+def mse_range(values: torch.Tensor, levels: int, signed: bool = False) -> torch.Tensor:
+    """The range ``λ`` per row of ``values [C, N]`` minimising ``Σ (q(a) − a)²`` with
+    ``q(a) = λ/L · clamp(round(a·L/λ), lo, L)`` (``lo = −L`` if ``signed`` else 0), the fixed-threshold
+    neuron's quantisation; searched over :data:`MSE_GRID` fractions of each row's max ``|a|``.
+
+    :returns: ``[C]`` (a row of zeros gets 0: the caller substitutes a positive λ).
+    """
+    step = max(1, -(-values.shape[1] // MSE_VALUES))
+    sample = values[:, ::step]  # (C, n)
+    top = sample.abs().amax(dim=1)  # (C,)
+    grid = MSE_GRID.to(sample.device)[:, None] * top[None, :]  # (G, C)
+    lo = -levels if signed else 0
+    best_err = torch.full_like(top, float("inf"))
+    best = top.clone()
+    for lam in grid:  # one candidate λ per row at a time: memory O(C·n)
+        safe = lam.clamp_min(torch.finfo(torch.float32).tiny)[:, None]
+        q = (sample * levels / safe).round().clamp(lo, levels) * safe / levels
+        err = (q - sample).pow(2).sum(dim=1)
+        better = err < best_err
+        best_err = torch.where(better, err, best_err)
+        best = torch.where(better, lam, best)
+    return best
 
 
 def _neuron_ref_with(qualname: str, layer: SpikingActivation, needed: tuple[str, ...], hint: str) -> dict[str, Any]:
