@@ -113,3 +113,32 @@ def test_init_refusals_leave_no_run_folder(tmp_path):
         result = invoke("train", cfg, "--data", tmp_path / "t.txt", "--out", tmp_path / "run")
         assert result.exit_code != 0 and "needs a [model] table" in result.output
         assert not (tmp_path / "run").exists()
+
+
+def test_teacher_distils_and_its_refusals(tmp_path):
+    with use_plugins(make_plugin()):
+        (tmp_path / "t.txt").write_text(TEXT)
+        folder, _ = saved_model(tmp_path)  # the teacher: its char tokenizer, vocab 40
+        cfg = tmp_path / "run.toml"
+        cfg.write_text(TRAIN.format(lr="0.01") + "distill_weight = 0.5\ndistill_temperature = 2.0\n")
+        result = invoke("train", cfg, "--init", folder, "--teacher", folder, "--data", tmp_path / "t.txt",
+                        "--out", tmp_path / "run", "--no-progress")
+        assert result.exit_code == 0, result.output
+        assert f"distilling from {folder} (α 0.5, τ 2)" in result.output
+        records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+        train_records = [r for r in records if r["kind"] == "train"]
+        assert train_records and all(r["distill_kl"] >= 0 for r in train_records)
+        assert train_records[0]["distill_kl"] < 1e-3  # the student starts as the teacher
+        # refusals, before anything is written
+        result = invoke("train", cfg, "--init", folder, "--data", tmp_path / "t.txt", "--out", tmp_path / "r2")
+        assert result.exit_code != 0 and "distill_weight = 0.5 needs a teacher: pass --teacher" in result.output
+        cfg.write_text(TRAIN.format(lr="0.01"))
+        result = invoke("train", cfg, "--init", folder, "--teacher", folder, "--data", tmp_path / "t.txt",
+                        "--out", tmp_path / "r2")
+        assert result.exit_code != 0 and "needs [train] distill_weight > 0" in result.output
+        other = build_model(ModelConfig(**dict(MODEL, vocab_size=48)), seed=1).save_pretrained(tmp_path / "other")
+        cfg.write_text(TRAIN.format(lr="0.01") + "distill_weight = 0.5\n")
+        result = invoke("train", cfg, "--init", folder, "--teacher", other, "--data", tmp_path / "t.txt",
+                        "--out", tmp_path / "r2")
+        assert result.exit_code != 0 and "has vocab_size 48, the model 40" in result.output
+        assert not (tmp_path / "r2").exists()

@@ -51,9 +51,12 @@ def decode_lenient(tokenizer, ids: torch.Tensor) -> str:
 @click.option("--init", "init", type=click.Path(path_type=Path), metavar="FOLDER",
               help="Start from the weights and tokenizer of this model folder (e.g. from fastsnn convert-hf): "
                    "continued training. The model is the folder's; CONFIG's [model] may be left out.")
+@click.option("--teacher", "teacher", type=click.Path(path_type=Path), metavar="FOLDER",
+              help="Distil from the model saved in FOLDER (same vocabulary): the loss becomes "
+                   "(1-α)·CE + α·τ²·KL with [train] distill_weight = α (> 0) and distill_temperature = τ.")
 def train(config: Path, data_path: str, tokenizer: str | None, out: Path | None, resume: bool, overwrite: bool,
           allow_change: tuple[str, ...], max_steps: int | None, cache_dir: Path | None, progress: bool | None,
-          tensorboard: bool, init: Path | None) -> None:
+          tensorboard: bool, init: Path | None, teacher: Path | None) -> None:
     """Train the [model] of CONFIG on text with the [train] and [data] settings; checkpoints as safetensors.
 
     Every check runs before anything is written: the config (as `fastsnn validate`), the output
@@ -72,6 +75,12 @@ def train(config: Path, data_path: str, tokenizer: str | None, out: Path | None,
     if init is not None:
         initial, run = _initial_model(init, run, config)
     train_cfg = run.train or TrainConfig()
+    if teacher is not None and train_cfg.distill_weight <= 0:
+        raise ConfigError(f"{config}: --teacher {teacher} needs [train] distill_weight > 0 (e.g. 0.5), the weight of "
+                          "the distillation term; it is 0, so the teacher would be ignored")
+    if teacher is None and train_cfg.distill_weight > 0:
+        raise ConfigError(f"{config}: [train] distill_weight = {train_cfg.distill_weight} needs a teacher: "
+                          "pass --teacher FOLDER (a saved model with the same vocabulary)")
     out = out or train_cfg.checkpoint_dir or Path("runs") / config.stem
     check_writable_destination(out, "--out")
     train_cfg = train_cfg.model_copy(update={"checkpoint_dir": out, **({"max_steps": max_steps} if max_steps else {})})
@@ -82,14 +91,14 @@ def train(config: Path, data_path: str, tokenizer: str | None, out: Path | None,
     try:
         with _stop_message_on_sigterm(ctx, out):
             _train(run, config, train_cfg, data_cfg, data_path, tokenizer, out, resume, overwrite, allow_change,
-                   progress, tensorboard, ctx, initial=initial, init=init)
+                   progress, tensorboard, ctx, initial=initial, init=init, teacher=teacher)
     finally:
         distributed.teardown(ctx)
 
 
 def _train(run, config: Path, train_cfg: TrainConfig, data_cfg: DataConfig, data_path: str, tokenizer_flag: str | None,
            out: Path, resume: bool, overwrite: bool, allow_change: tuple[str, ...], progress: bool | None,
-           tensorboard: bool, ctx, initial=None, init: Path | None = None) -> None:
+           tensorboard: bool, ctx, initial=None, init: Path | None = None, teacher: Path | None = None) -> None:
     import sys
 
     from fastsnn.data.corpus import prepare_corpus
@@ -141,10 +150,18 @@ def _train(run, config: Path, train_cfg: TrainConfig, data_cfg: DataConfig, data
                                        corpus.tokenizer.to_dict(), corpus.fingerprint, data_cfg.model_dump(mode="json"))
     if resume:
         run_folder.check_resume(out, identity, set(allow_change))
+    teacher_model = None
+    if teacher is not None:
+        teacher_model = from_pretrained(teacher)
+        if teacher_model.config.vocab_size != run.model.vocab_size:
+            raise FastSNNError(f"--teacher {teacher} has vocab_size {teacher_model.config.vocab_size}, the model "
+                               f"{run.model.vocab_size}; distillation compares distributions over the same ids")
     model = initial if initial is not None else build_model(run.model, seed=train_cfg.seed)
     n_params = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
     echo(f"model: {n_params / 1e6:.2f}M parameters, layers: {', '.join(r.name for r in model.layer_attention)}"
-         + (f"; weights from {init}" if initial is not None and not resume else ""))
+         + (f"; weights from {init}" if initial is not None and not resume else "")
+         + (f"; distilling from {teacher} (α {train_cfg.distill_weight:g}, τ {train_cfg.distill_temperature:g})"
+            if teacher_model is not None else ""))
     echo(f"data: {data_path} — {len(corpus.train):,} train / {len(corpus.val):,} val tokens, "
          f"{corpus.tokenizer.kind} tokenizer, vocab {corpus.tokenizer.vocab_size}"
          + (f"; {ctx.world_size} processes ({ctx.mode})" if ctx.active else ""))
@@ -159,7 +176,7 @@ def _train(run, config: Path, train_cfg: TrainConfig, data_cfg: DataConfig, data
     callbacks: list = [cb.ProgressBar(always=True) if show_bar else cb.PrintLogger(), cb.JSONLLogger(out / "metrics.jsonl")]
     if tensorboard:
         callbacks.append(cb.TensorBoardLogger(out / "tensorboard"))
-    trainer = Trainer(model, train_cfg, callbacks=callbacks, dist=ctx)
+    trainer = Trainer(model, train_cfg, callbacks=callbacks, dist=ctx, teacher=teacher_model)
     trainer.tokenizer = corpus.tokenizer.to_dict()
     trainer.token_bytes = corpus.token_bytes()
     windows = corpus.random_windows("train", train_cfg.batch_size, train_cfg.seq_len, seed=train_cfg.seed,
