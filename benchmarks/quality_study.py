@@ -54,7 +54,7 @@ VARIANTS: dict[str, tuple[dict, str]] = {
     "softmax_pulse_spiking": (dict(attention="softmax", ffn="pulse", d_ff=PULSE_D_FF, neuron=FLAGSHIP_NEURON),
                               "softmax + pulse/adaptive_threshold(k=3, unsigned)"),
     "hybrid_pulse_spiking": (dict(attention="hybrid_alt", ffn="pulse", d_ff=PULSE_D_FF, neuron=FLAGSHIP_NEURON),
-                             "hybrid_alt + pulse/adaptive_threshold(k=3, unsigned) (the flagship)"),
+                             "hybrid_alt + pulse/adaptive_threshold(k=3, unsigned) (the issue's flagship)"),
     # closing the gap: a spiking gated FFN (the gated hidden state is signed: a signed neuron)
     "hybrid_swiglu_spiking": (dict(attention="hybrid_alt", ffn={"name": "swiglu", "spiking": True}, d_ff=SWIGLU_D_FF,
                                    neuron={"name": "adaptive_threshold", "k": 3.0, "signed": True}),
@@ -71,7 +71,7 @@ VARIANTS: dict[str, tuple[dict, str]] = {
                           "hybrid_alt (GLA + SWA) + SwiGLU, non-spiking"),
     "hybrid_gla_swiglu_spiking": (dict(attention=HYBRID_GLA, ffn=SPIKING_SWIGLU, d_ff=GLA_SWIGLU_D_FF,
                                        neuron=SIGNED_K3),
-                                  "hybrid_alt (GLA + SWA) + spiking SwiGLU, adaptive_threshold(k=3, signed)"),
+                                  "hybrid_alt (GLA + SWA) + spiking SwiGLU, adaptive_threshold(k=3, signed): the new flagship"),
     "hybrid_pulse_k10000": (dict(attention="hybrid_alt", ffn="pulse", d_ff=PULSE_D_FF,
                                  neuron={"name": "adaptive_threshold", "k": 10000.0, "signed": False}),
                             "flagship shape with k=10,000 (nearly continuous ReLU)"),
@@ -191,7 +191,7 @@ def table(folder: Path) -> str:
     ref_loss = sum(r["val_loss"] for r in ref) / len(ref) if ref else None
     lines = ["| model | seeds | val loss (mean) | per seed | vs softmax | tok/s | spikes/value | sparsity | GPL-3 loss |",
              "|---|---:|---:|---|---:|---:|---:|---:|---:|"]
-    for name, rs in rows.items():
+    for name, rs in sorted(rows.items(), key=lambda item: list(VARIANTS).index(item[0])):
         mean = sum(r["val_loss"] for r in rs) / len(rs)
         vs = f"{100 * (mean / ref_loss - 1):+.1f}%" if ref_loss else "—"
         per_seed = ", ".join(f"{r['val_loss']:.3f}" for r in rs)

@@ -82,7 +82,7 @@ def test_the_readme_names_only_files_that_ship():
     commands = bash_commands(README.read_text(encoding="utf-8"))
     assert len(commands) >= 12
     named = {arg for argv in commands for arg in argv if arg.startswith("examples/")}
-    assert named == {"examples/tinyshakespeare.toml", "examples/data/tinyshakespeare.txt"}
+    assert named == {"examples/tinyshakespeare.toml", "examples/flagship.toml", "examples/data/tinyshakespeare.txt"}
     for name in named:
         assert (REPO / name).is_file(), f"the README names {name}, which is not in the repository"
 
