@@ -15,6 +15,13 @@ validation), **byte** tokenizer (256 ids), one seed.
 3. *from scratch*: the same hybrid spiking LM, freshly initialised, trained for ``1.1·N`` steps
    (the teacher's budget plus the continued training).
 
+Options that change the recipe (BENCHMARKS.md names the ones each row used): ``--first swa`` puts
+SWA in layer 0 (layers 0 and 2 local, 1 and 3 global), ``--linear '{"name": "gla"}'`` makes the
+global layers gated linear attention (its gates are new parameters, initialised; every teacher
+tensor is still reused), ``--distill α`` adds knowledge distillation from the teacher during the
+continued training (``(1 − α)·CE + α·τ²·KL``, :mod:`fastsnn.train.distill`), ``--continue-lr``
+its peak lr. The from-scratch model always has the converted model's architecture.
+
 Validation loss: the token-weighted mean over the *whole* validation split (non-overlapping
 windows of ``--seq-len``), nats/byte, from ``Trainer.evaluate``. Goal (issue 10): the converted
 model within 5% of the teacher after continued training, and below the from-scratch model.
