@@ -78,6 +78,14 @@ def test_the_converted_tokenizer_encodes_and_decodes_as_hugging_face(hf_folders,
     assert again.encode(tiny.TEXT).tolist() == reference.encode(tiny.TEXT).ids
 
 
+def test_corpus_pieces_get_no_special_tokens(hf_folders):
+    tok = convert_tokenizer(hf_folders["llama"][0])
+    bos = hf_folders["llama"][1].token_to_id("<s>")
+    assert tok.encode(tiny.TEXT)[0] == bos  # one text, as Hugging Face encodes it
+    ids, _ = tok.encode_array(tiny.TEXT)  # a piece of a corpus: no <s> in the middle of the token file
+    assert bos not in ids.tolist() and ids.tolist() == tok.encode(tiny.TEXT)[1:].tolist()
+
+
 def test_sentencepiece_tokens_stand_for_their_bytes(hf_folders):
     tok = convert_tokenizer(hf_folders["llama"][0])
     vocab = hf_folders["llama"][1].get_vocab()

@@ -157,14 +157,20 @@ class BPETokenizer:
             self._tokenizer = tk.Tokenizer.from_str(json.dumps(self.spec))
         return self._tokenizer
 
-    def encode_array(self, text: str, unknown: Literal["error", "skip"] = "error") -> tuple[np.ndarray, dict[str, int]]:
-        """``text`` → ids (int64 array) and ``{}``: byte-level BPE knows every character."""
-        ids = self._backend().encode(text).ids
+    def encode_array(self, text: str, unknown: Literal["error", "skip"] = "error", *,
+                     add_special_tokens: bool = False) -> tuple[np.ndarray, dict[str, int]]:
+        """``text`` → ids (int64 array) and ``{}``: a BPE over bytes knows every character.
+
+        This is how corpora are tokenised, piece by piece, so by default the tokenizer's
+        post-processor does not run (a Llama-style ``<s>`` would otherwise start every piece).
+        """
+        ids = self._backend().encode(text, add_special_tokens=add_special_tokens).ids
         return np.asarray(ids, dtype=np.int64), {}
 
     def encode(self, text: str) -> torch.Tensor:
-        """``text`` → LongTensor ``[len]``."""
-        return torch.from_numpy(self.encode_array(text)[0])
+        """``text`` → LongTensor ``[len]``, as the tokenizer encodes one text (its post-processor
+        included: a converted Llama tokenizer puts ``<s>`` first, as Hugging Face's does)."""
+        return torch.from_numpy(self.encode_array(text, add_special_tokens=True)[0])
 
     def token_bytes(self) -> list[int]:
         """UTF-8 bytes each id stands for (for bits per byte)."""
