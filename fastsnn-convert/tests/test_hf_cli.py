@@ -205,3 +205,14 @@ def test_convert_train_generate_as_subprocesses(tmp_path, hf_folders):
     generated = fastsnn_cli("generate", "run", "--prompt", "First Citizen", "--max-new-tokens", "5")
     assert generated.returncode == 0, generated.stderr
     assert generated.stdout.startswith("First Citizen")
+
+
+def test_convert_hf_takes_a_layout_table(tmp_path, hf_folders):
+    layout = '{"name": "hybrid_alt", "first": "swa", "linear": "gla"}'  # the recipe's best (BENCHMARKS.md)
+    result = run(hf_folders["llama"][0], "--out", tmp_path / "out", "--layout", layout, "--window", "4",
+                 "--check-tokens", "0", "--neuron", '{"name": "adaptive_threshold", "k": 5, "signed": true}')
+    assert result.exit_code == 0, error_text(result)
+    assert "layers swa, gla" in result.output and "top-1 agreement" not in result.output
+    model = fastsnn.from_pretrained(tmp_path / "out")
+    assert [r.name for r in model.layer_attention] == ["swa", "gla"]
+    assert model.config.neuron.params["k"] == 5
