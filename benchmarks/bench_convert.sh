@@ -13,7 +13,7 @@ OUT="${BENCH_OUT:-benchmarks/results/convert.json}"
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q torch==2.13.0
-  "$VENV/bin/pip" install -q --no-deps -r benchmarks/requirements-bench.txt
 fi
+"$VENV/bin/pip" install -q --no-deps -r benchmarks/requirements-bench.txt  # every run: a venv from before gets new lines
 "$VENV/bin/pip" install -q -e fastsnn-core -e fastsnn-neurons -e fastsnn-convert
 FASTSNN_LOAD_PLUGINS=neurons,convert "$VENV/bin/python" -m fastsnn bench convert --set threads=2 --output "$OUT" "$@"
