@@ -17,7 +17,7 @@ OUT="${BENCH_OUT:-/tmp/fastsnn-bench-neurons.json}"
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q torch==2.13.0
-  "$VENV/bin/pip" install -q --no-deps -r benchmarks/requirements-bench.txt
   "$VENV/bin/pip" install -q -e fastsnn-core -e fastsnn-neurons
 fi
+"$VENV/bin/pip" install -q --no-deps -r benchmarks/requirements-bench.txt  # every run: a venv from before gets new lines
 FASTSNN_LOAD_PLUGINS=neurons "$VENV/bin/python" -m fastsnn bench neurons --set threads=2 --output "$OUT" "$@"
