@@ -216,3 +216,16 @@ def test_convert_hf_takes_a_layout_table(tmp_path, hf_folders):
     model = fastsnn.from_pretrained(tmp_path / "out")
     assert [r.name for r in model.layer_attention] == ["swa", "gla"]
     assert model.config.neuron.params["k"] == 5
+
+
+@pytest.mark.parametrize("family", ["llama", "gpt2"])
+def test_a_converted_tokenizer_survives_pickle_and_deepcopy(hf_folders, family):
+    import copy
+    import pickle
+
+    tok = convert_tokenizer(hf_folders[family][0])
+    tok.encode("warm the backend up")  # the tokenizers object it holds travels too
+    for clone in (pickle.loads(pickle.dumps(tok)), copy.deepcopy(tok)):
+        assert clone.encode(tiny.TEXT).tolist() == tok.encode(tiny.TEXT).tolist()
+        assert clone.decode(tok.encode(tiny.TEXT)) == tok.decode(tok.encode(tiny.TEXT))
+        assert clone.strips_leading_space == tok.strips_leading_space
