@@ -72,6 +72,12 @@ VARIANTS: dict[str, tuple[dict, str]] = {
     "hybrid_gla_swiglu_spiking": (dict(attention=HYBRID_GLA, ffn=SPIKING_SWIGLU, d_ff=GLA_SWIGLU_D_FF,
                                        neuron=SIGNED_K3),
                                   "hybrid_alt (GLA + SWA) + spiking SwiGLU, adaptive_threshold(k=3, signed): the new flagship"),
+    # the scale check: about 2× the parameters (d_model 384; run with --steps 1200 for 2× the tokens)
+    "softmax_swiglu_2x": (dict(d_model=384, attention="softmax", ffn=SWIGLU_PLAIN, d_ff=935),
+                          "2× scale: softmax attention + SwiGLU, non-spiking"),
+    "hybrid_gla_swiglu_spiking_2x": (dict(d_model=384, attention=HYBRID_GLA, ffn=SPIKING_SWIGLU, d_ff=866,
+                                          neuron=SIGNED_K3),
+                                     "2× scale: the new flagship (GLA + SWA, spiking SwiGLU)"),
     "hybrid_pulse_k10000": (dict(attention="hybrid_alt", ffn="pulse", d_ff=PULSE_D_FF,
                                  neuron={"name": "adaptive_threshold", "k": 10000.0, "signed": False}),
                             "flagship shape with k=10,000 (nearly continuous ReLU)"),
@@ -86,7 +92,7 @@ def build(variant: str, vocab_size: int, seed: int):
     from fastsnn.model import build_model
 
     overrides, _ = VARIANTS[variant]
-    config = ModelConfig(vocab_size=vocab_size, **BASE, **overrides)
+    config = ModelConfig(vocab_size=vocab_size, **{**BASE, **overrides})
     return build_model(config, seed=seed)
 
 
@@ -187,7 +193,7 @@ def table(folder: Path) -> str:
     for path in sorted(folder.glob("*_seed*.json")):
         r = json.loads(path.read_text())
         rows.setdefault(r["variant"], []).append(r)
-    ref = rows.get("softmax_swiglu")
+    ref = rows.get("softmax_swiglu") or rows.get("softmax_swiglu_2x")  # the softmax model of that scale
     ref_loss = sum(r["val_loss"] for r in ref) / len(ref) if ref else None
     lines = ["| model | seeds | val loss (mean) | per seed | vs softmax | tok/s | spikes/value | sparsity | GPL-3 loss |",
              "|---|---:|---:|---|---:|---:|---:|---:|---:|"]
