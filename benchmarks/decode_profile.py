@@ -67,6 +67,9 @@ def main() -> None:
     operations = sum(e.count for e in events) // 10
     print(f"decode step: {step * 1e3:.2f} ms (best of 30); profiled: {total:.2f} ms of operator time, "
           f"{matmul:.2f} ms in aten::mm/addmm, {operations} operator calls per token")
+    print("operators by self time per token (ms, calls):")
+    for e in sorted(events, key=lambda e: -e.self_cpu_time_total)[:12]:
+        print(f"  {e.key:48s} {e.self_cpu_time_total / 10 / 1e3:7.3f}  {e.count // 10:5d}")
 
 
 if __name__ == "__main__":
