@@ -19,6 +19,7 @@ import torch
 
 from fastsnn import FastSNNError, get_registry
 from fastsnn.safe_io import check_writable_destination
+from fastsnn_convert.hf.fidelity import logit_agreement
 
 
 def load_causal_lm(folder: Path) -> Any:
@@ -53,10 +54,8 @@ def prediction_agreement(reference: Any, model: torch.nn.Module, ids: torch.Tens
         ref = reference(ids).logits.float()
         out = model.eval()(ids)
         out = (out if torch.is_tensor(out) else out.logits).float()[..., : ref.shape[-1]]
-    log_ref, log_out = ref.log_softmax(-1), out.log_softmax(-1)
-    kl = (log_ref.exp() * (log_ref - log_out)).sum(-1).mean()
-    return {"top1_agreement": float((ref.argmax(-1) == out.argmax(-1)).float().mean()), "kl": float(kl),
-            "max_abs_logit_diff": float((ref - out).abs().max())}
+    top1, kl = logit_agreement(ref, out)
+    return {"top1_agreement": top1, "kl": kl, "max_abs_logit_diff": float((ref - out).abs().max())}
 
 
 def _layout(text: str) -> Any:

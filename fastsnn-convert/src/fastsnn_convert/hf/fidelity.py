@@ -62,6 +62,18 @@ def _cosine(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> float:
     return float(cos[mask].mean())
 
 
+def logit_agreement(reference: torch.Tensor, logits: torch.Tensor,
+                    mask: torch.Tensor | None = None) -> tuple[float, float]:
+    """Top-1 agreement and mean ``KL(p_reference ‖ p)`` (nats per position, computed in float64) of
+    logits ``[B, T, V]``, over the positions where ``mask [B, T]`` is true (default: all)."""
+    agree = reference.argmax(-1) == logits.argmax(-1)  # (B, T)
+    log_p, log_q = F.log_softmax(reference.double(), -1), F.log_softmax(logits.double(), -1)
+    kl = (log_p.exp() * (log_p - log_q)).sum(-1)  # (B, T)
+    if mask is None:
+        return float(agree.double().mean()), float(kl.mean())
+    return float(agree[mask].double().mean()), float(kl[mask].mean())
+
+
 @torch.no_grad()
 def measure_fidelity(reference: nn.Module, spiking: nn.Module, input_ids: torch.Tensor,
                      attention_mask: torch.Tensor | None = None) -> FidelityReport:
@@ -112,11 +124,7 @@ def measure_fidelity(reference: nn.Module, spiking: nn.Module, input_ids: torch.
                             tokens=int(mask.sum()))
     logits_ref, logits_out = getattr(ref, "logits", None), getattr(out, "logits", None)
     if logits_ref is not None and logits_out is not None and logits_ref.dim() == 3:
-        agree = logits_ref.argmax(-1) == logits_out.argmax(-1)
-        report.top1_agreement = float(agree[mask].double().mean())
-        log_p, log_q = F.log_softmax(logits_ref.double(), -1), F.log_softmax(logits_out.double(), -1)
-        kl = (log_p.exp() * (log_p - log_q)).sum(-1)  # (B, T)
-        report.kl = float(kl[mask].mean())
+        report.top1_agreement, report.kl = logit_agreement(logits_ref, logits_out, mask)
     if layers:
         values = sum(layer.stats["values"] for layer in layers.values())
         report.sparsity = sum(layer.stats["zeros"] for layer in layers.values()) / max(values, 1)

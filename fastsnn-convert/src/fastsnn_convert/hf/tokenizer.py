@@ -18,15 +18,20 @@ from typing import Any
 
 from fastsnn.data.bpe import BPETokenizer
 from fastsnn.errors import FastSNNError
+from fastsnn.safe_io import read_json
+
+
+def _read_spec(path: Path) -> dict[str, Any]:
+    try:
+        return read_json(path)
+    except FastSNNError as err:
+        raise FastSNNError(f"{path} is not a readable tokenizers JSON ({err})") from None
 
 
 def _spec_from_folder(folder: Path) -> dict[str, Any]:
     path = folder / "tokenizer.json"
     if path.is_file():
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise FastSNNError(f"{path} is not a readable tokenizers JSON ({err})") from None
+        return _read_spec(path)
     # a folder with only the slow files (vocab.json + merges.txt, tokenizer.model): transformers converts
     from fastsnn_convert.hf.lazy import require_transformers
 
@@ -64,10 +69,7 @@ def convert_tokenizer(source: Any) -> BPETokenizer:
         if path.is_dir():
             spec, where = _spec_from_folder(path), str(path)
         elif path.is_file():
-            try:
-                spec, where = json.loads(path.read_text(encoding="utf-8")), str(path)
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-                raise FastSNNError(f"{path} is not a readable tokenizers JSON ({err})") from None
+            spec, where = _read_spec(path), str(path)
         else:
             raise FastSNNError(f"tokenizer source {path} not found")
     else:
