@@ -37,6 +37,9 @@ import time
 from pathlib import Path
 
 POLICIES = ("torch default", "fastsnn", "1 thread")
+#: extra policies for comparison (``--policies``): libgomp spinning ``GOMP_SPINCOUNT`` times, no wait policy
+SPIN_POLICIES = {f"spin {n}": n for n in (100, 300, 1000, 10000, 100000)}
+PASSIVE_POLICY = "PASSIVE"
 CLEARED = ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "FASTSNN_THREADS", "GOMP_SPINCOUNT", "KMP_BLOCKTIME",
            "MKL_NUM_THREADS")
 BUSY_LOOP = "import sys, time\nend = time.monotonic() + float(sys.argv[1])\nwhile time.monotonic() < end:\n    pass\n"
@@ -48,6 +51,10 @@ def measure(policy: str, d_model: int, steps: int, decode_tokens: int) -> dict:
         import fastsnn_runtime
 
         fastsnn_runtime.apply_thread_policy()
+    elif policy == PASSIVE_POLICY:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    elif policy in SPIN_POLICIES:
+        os.environ["GOMP_SPINCOUNT"] = str(SPIN_POLICIES[policy])
     import torch
 
     if policy == "1 thread":
@@ -84,7 +91,9 @@ def measure(policy: str, d_model: int, steps: int, decode_tokens: int) -> dict:
         for _ in range(decode_tokens):
             token = model(token, cache=cache)[:, -1:].argmax(-1)
         decode_ms = (time.perf_counter() - start) / decode_tokens * 1000
-    return {"threads": torch.get_num_threads(), "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
+    wait = os.environ.get("OMP_WAIT_POLICY") or (f"GOMP_SPINCOUNT={os.environ['GOMP_SPINCOUNT']}"
+                                                  if os.environ.get("GOMP_SPINCOUNT") else None)
+    return {"threads": torch.get_num_threads(), "OMP_WAIT_POLICY": wait,
             "train_tokens_per_s": tokens_per_s, "decode_ms_per_token": decode_ms}
 
 
@@ -131,7 +140,9 @@ def summarise(load: str, policy: str, runs: list[dict]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--child", choices=POLICIES, help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=[*POLICIES, PASSIVE_POLICY, *SPIN_POLICIES], help=argparse.SUPPRESS)
+    parser.add_argument("--policies", nargs="+", choices=[*POLICIES, PASSIVE_POLICY, *SPIN_POLICIES],
+                        default=list(POLICIES), help="which policies to compare (default: the table's three)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=8, help="timed training steps per run")
     parser.add_argument("--decode-tokens", type=int, default=32)
@@ -149,14 +160,14 @@ def main() -> None:
         siblings = [subprocess.Popen([sys.executable, "-c", BUSY_LOOP, str(args.busy_seconds)])
                     for _ in range(args.busy if load == "busy" else 0)]
         try:
-            runs: dict[str, list[dict]] = {p: [] for p in POLICIES}
+            runs: dict[str, list[dict]] = {p: [] for p in args.policies}
             for round_ in range(args.rounds):
-                for policy in POLICIES:
+                for policy in args.policies:
                     runs[policy].append(run_child(policy, args))
                     r = runs[policy][-1]
                     print(f"{load} round {round_ + 1} {policy:13s}: {r['train_tokens_per_s']:7.0f} tok/s "
                           f"{r['decode_ms_per_token']:6.2f} ms/token", file=sys.stderr, flush=True)
-            rows += [summarise(load, p, runs[p]) for p in POLICIES]
+            rows += [summarise(load, p, runs[p]) for p in args.policies]
         finally:
             for proc in siblings:
                 proc.kill()

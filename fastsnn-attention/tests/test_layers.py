@@ -8,7 +8,7 @@ import torch
 import fastsnn
 from fastsnn import AttentionBase, FastSNNError
 from fastsnn_attention.layers import HybridParallelCache
-from fastsnn_attention.testing import assert_close
+from fastsnn_attention.testing import assert_close, grads, leaf
 
 D_MODEL, HEADS = 48, 4
 KERNELS = {
@@ -214,3 +214,15 @@ def test_rope_rotates_pairs_by_position_and_preserves_relative_scores():
     assert_close(rope(q, 0) @ rope(k, 0).transpose(-1, -2), rope(q, 40) @ rope(k, 40).transpose(-1, -2), atol=1e-4)
     assert rope(x.to(torch.bfloat16)).dtype == torch.bfloat16
     assert_close(rope(x.transpose(2, 3).contiguous().transpose(2, 3)), rope(x))  # any strides
+
+
+@pytest.mark.parametrize("shape, offset", [((1, 2, 5, 8), 3), ((3, 1, 7, 6), 0), ((2, 3, 1, 4), 1023)])
+def test_rope_real_form_matches_the_complex_form_values_and_gradients(shape, offset):
+    # the real-arithmetic rotation is what a compiled graph runs (Inductor has no complex codegen)
+    from fastsnn_attention.rope import RotaryEmbedding
+
+    rope = RotaryEmbedding(shape[-1], base=500.0)
+    x = leaf(*shape)
+    assert_close(rope.rotate_real(x, offset), rope(x, offset))
+    for got, want in zip(grads(lambda: rope.rotate_real(x, offset), [x]), grads(lambda: rope(x, offset), [x])):
+        assert_close(got, want)

@@ -180,11 +180,20 @@ def test_longctx_benchmark_rows(monkeypatch):
                      ("softmax", 64, "measured"), ("softmax", 256, "measured")]
     batched = [(r["layout"], r["batch"], r["tokens_per_s"]) for r in rows if r["section"] == "batched_decode"]
     assert batched == [("hybrid_alt", 1, 100.0), ("hybrid_alt", 3, 300.0), ("softmax", 1, 100.0), ("softmax", 3, 300.0)]
-    assert [r["goal"] for r in rows if r["section"] == "goal"] == []  # none of the issue's lengths measured
+    compiled = [(r["layout"], r["batch"], r["compiled_ms_per_step"]) for r in rows if r["section"] == "compiled_decode"]
+    assert compiled == [("hybrid_alt", 1, 4.0), ("hybrid_alt", 3, 4.0)]
+    goals = {r["goal"]: r for r in rows if r["section"] == "goal"}  # only the compiled one: no issue length measured
+    assert list(goals) == ["hybrid_alt compiled decode at 16 / weight-read bound (same process, medians)"]
+    assert goals[next(iter(goals))]["value"] == 2.5 and goals[next(iter(goals))]["met"] is False
+    assert not any(r["section"] == "compiled_decode" for r in tiny_bench(compiled_decode=False).run(lambda m: None))
 
 
 def fake_child(request, timeout):
     """What a measuring process reports, without starting one (the real one is tested below)."""
+    if request.get("compiled"):
+        return {"status": "measured", "compile_s": 1.0, "eager_ms_per_step": 9.0, "compiled_ms_per_step": 4.0,
+                "eager_ms_median": 10.0, "compiled_ms_median": 5.0, "bound_ms_per_token": 1.5, "bound_ms_median": 2.0,
+                "compiled_threads": 1}
     t = request["seq_len"]
     return {"status": "measured", "prefill_s": t / 1000, "prefill_tokens_per_s": 1000.0, "peak_rss_mib": 100.0,
             "decode_ms_per_token": 10.0, "cache_mib": 1.0}
@@ -217,3 +226,20 @@ def test_the_measuring_process_reports_a_refusal_before_work():
     result = run_child(request, timeout=120)
     assert result["status"] == "refused" and result["reason"].startswith(
         "sequence of 20 tokens is longer than max_seq_len=10 (blocks.0.attn (SoftmaxAttention, layer 0) needs a limit")
+
+
+def test_the_measuring_process_times_eager_compiled_and_the_bound_side_by_side():
+    from fastsnn.model.compiled_decode import compiler_problem
+    from fastsnn_attention.benchmarks.longctx import run_child
+
+    pytest.importorskip("fastsnn_neurons", reason="the child process builds adaptive_threshold from fastsnn-neurons")
+    if compiler_problem():
+        pytest.skip(compiler_problem())
+    config = tiny_bench().model_config("hybrid_alt", None)
+    config["neuron"] = {"name": "adaptive_threshold"}
+    request = {"config": config, "seq_len": 12, "batch": 1, "chunk_size": 8, "decode_steps": 2, "threads": 1,
+               "seed": 0, "compiled": True}
+    result = run_child(request, timeout=300)
+    assert result["status"] == "measured", result
+    assert result["compiled_ms_per_step"] > 0 and result["eager_ms_per_step"] > 0 and result["read_gb_per_s"] > 0
+    assert result["max_abs_logit_difference"] < 1e-3  # the two caches decode the same positions

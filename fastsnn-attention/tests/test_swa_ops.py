@@ -84,3 +84,22 @@ def test_bad_inputs_are_reported():
         blockwise_swa(q, k, v, 0)
     with pytest.raises(FastSNNError, match="expected 3 prefix \\+ 10 new keys, got 10 keys"):
         blockwise_swa(q, k, v, 4, prefix_len=3)
+
+
+@pytest.mark.parametrize("heads, kv_heads, window, n_valid", [(2, 2, 6, 6), (4, 2, 7, 3), (3, 1, 5, 1)])
+def test_ring_step_reductions_match_sdpa_values_and_gradients(heads, kv_heads, window, n_valid):
+    # the explicit-reduction form a compiled decode step runs, against the SDPA call of the eager step
+    from fastsnn_attention.ops.swa.recurrent import _ring_attention_reductions
+
+    q, k, v = leaf(2, kv_heads, heads // kv_heads, 8), leaf(2, kv_heads, window, 8), leaf(2, kv_heads, window, 5)
+    filled = (torch.arange(window) < n_valid)[None, :] if n_valid < window else None
+
+    def reference():
+        return torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=filled)
+
+    assert_close(_ring_attention_reductions(q, k, v, filled, None), reference())
+    got = grads(lambda: _ring_attention_reductions(q, k, v, filled, None), [q, k, v])
+    for g, w in zip(got, grads(reference, [q, k, v])):
+        assert_close(g, w)
+    assert_close(_ring_attention_reductions(q, k, v, filled, 0.3),
+                 torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=filled, scale=0.3))

@@ -30,9 +30,19 @@ class RotaryEmbedding(nn.Module):
         angles = positions[:, None] * self.inv_freq.to(device)[None, :]
         return torch.polar(torch.ones_like(angles), angles)
 
+    def rotate_real(self, x: torch.Tensor, offset: int) -> torch.Tensor:
+        """The same rotation in real arithmetic: ``(a, b) → (a·cos − b·sin, a·sin + b·cos)`` per pair."""
+        positions = torch.arange(offset, offset + x.shape[-2], device=x.device, dtype=torch.float32)
+        angles = positions[:, None] * self.inv_freq.to(x.device)[None, :]  # (T, D/2)
+        cos, sin = angles.cos(), angles.sin()
+        a, b = x.unflatten(-1, (-1, 2)).unbind(-1)  # (B, H, T, D/2) each
+        return torch.stack((a * cos - b * sin, a * sin + b * cos), -1).flatten(-2)
+
     def forward(self, x: torch.Tensor, offset: int = 0) -> torch.Tensor:
         """``x [B, H, T, D]`` whose first token is at absolute position ``offset`` → rotated, same dtype."""
         x32 = x.float()
+        if torch.compiler.is_compiling():  # real arithmetic: the compiler fuses it (it has no complex codegen)
+            return self.rotate_real(x32, offset).to(x.dtype)
         if x32.stride(-1) != 1 or x32.storage_offset() % 2 or any(s % 2 for s in x32.stride()[:-1]):
             x32 = x32.contiguous()  # view_as_complex needs (real, imag) pairs adjacent and aligned
         pairs = torch.view_as_complex(x32.unflatten(-1, (-1, 2)))  # (B, H, T, D/2) complex

@@ -86,7 +86,10 @@ class LinearAttention(ProjectedAttention):
         else:
             o, state = chunk_linear_attn(q, k, v, normalize=normalize, chunk_size=chunk_size, eps=eps,
                                          initial_state=cache.state, output_final_state=True)
-            cache.kv, cache.z = state.kv, state.z
+            # dense copies (the chunked form returns views; the state is small): the state then has the
+            # layout a decode step leaves, so a compiled decoder's guards hold from the first step
+            cache.kv = state.kv.contiguous()
+            cache.z = None if state.z is None else state.z.contiguous()
         if self.out_norm is not None:
             o = self.out_norm(o)
         return self.o_proj(self.merge_heads(o.to(x.dtype)))

@@ -15,6 +15,7 @@ from fastsnn.config.model import ModelConfig
 from fastsnn.config.refs import ComponentRef
 from fastsnn.errors import FastSNNError, format_validation_error
 from fastsnn.model.cache import ModelCache
+from fastsnn.model.compiled_decode import CompiledDecoder
 from fastsnn.model.memory import check_prefill_memory
 from fastsnn.model_folder import load_into, missing_component_hint, read_model_folder, save_model_folder
 
@@ -75,9 +76,13 @@ class SpikingLM(nn.Module):
             if getattr(module, "bias", None) is not None:
                 nn.init.zeros_(module.bias)
 
-    def layout_for_decoding(self) -> SpikingLM:
+    def layout_for_decoding(self, compiled: bool = False) -> SpikingLM:
         """Store each ``nn.Linear`` weight in the memory order that single-token decoding reads fastest;
         returns ``self``. Values, shapes, names, saved files and gradients are unchanged.
+
+        ``compiled=True`` is the order for :meth:`decode` with ``compile=True``: every weight
+        row-major, which the compiled step's generated GEMV (a reduction along each row) streams
+        fastest — column-major weights there decoded 25% slower (BENCHMARKS.md, "Long context").
 
         Decoding one token multiplies a vector by every weight matrix (a GEMV), which is bound by
         how fast the weights stream from memory. ``x·Wᵀ`` streams a row-major ``W [out, in]`` in
@@ -91,11 +96,34 @@ class SpikingLM(nn.Module):
             weight = getattr(module, "weight", None)
             if not isinstance(module, nn.Linear) or not isinstance(weight, torch.Tensor) or weight.dim() != 2:
                 continue
-            if not weight.dtype.is_floating_point or weight.shape[0] <= weight.shape[1]:
+            if not weight.dtype.is_floating_point:
                 continue
-            if weight.stride() != (1, weight.shape[0]):
+            if compiled or weight.shape[0] <= weight.shape[1]:
+                if not weight.is_contiguous():
+                    weight.data = weight.data.contiguous()  # row-major
+            elif weight.stride() != (1, weight.shape[0]):
                 weight.data = weight.data.t().contiguous().t()  # same [out, in] shape, column-major
         return self
+
+    def compiled_decoder(self, threads: int | None = None) -> CompiledDecoder:
+        """This model's compiled single-token step (made on first use, then kept):
+        ``decoder(ids [B, 1], cache)`` → logits ``[B, 1, vocab]``, advancing ``cache`` exactly like
+        ``self(ids, cache=cache)``. ``threads``: its kernels' thread count (default: one under
+        FastSNN's ``PASSIVE`` thread policy, see :func:`fastsnn.model.compiled_decode.default_threads`);
+        asking for another count compiles anew. See :mod:`fastsnn.model.compiled_decode`.
+
+        :raises FastSNNError: no C++ compiler for ``torch.compile``'s CPU backend, or a bad ``threads``.
+        """
+        decoder = self.__dict__.get("_compiled_decoder")
+        if decoder is None or (threads is not None and threads != decoder.threads):
+            decoder = CompiledDecoder(self, threads)
+            self.__dict__["_compiled_decoder"] = decoder
+        return decoder
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state.pop("_compiled_decoder", None)  # compiled code neither pickles nor copies: rebuilt on demand
+        return state
 
     # -- decoding state --------------------------------------------------------------------
     def init_cache(self, batch_size: int) -> ModelCache:
@@ -255,12 +283,13 @@ class SpikingLM(nn.Module):
         top_p: float | None = None,
         prefill_chunk: int = 512,
         generator: torch.Generator | None = None,
+        compile: bool = False,
     ) -> torch.Tensor:
         """Append ``max_new_tokens`` sampled tokens to ``input_ids (B, T)``; ``temperature=0`` is greedy.
 
         The prompt is streamed into a fresh cache by :meth:`prefill` (chunks of ``prefill_chunk``
-        tokens), then :meth:`decode` samples one token at a time from the cache. Returns
-        ``(B, T + max_new_tokens)``.
+        tokens), then :meth:`decode` samples one token at a time from the cache (``compile=True``:
+        with the compiled step, see :meth:`decode`). Returns ``(B, T + max_new_tokens)``.
 
         :raises FastSNNError: a bad sampling setting, prompt or chunk size, or a prompt plus new
             tokens beyond :meth:`length_limit` (before any work, naming the layer).
@@ -279,7 +308,8 @@ class SpikingLM(nn.Module):
         cache = self.init_cache(input_ids.shape[0])
         cache.reserve(total)
         logits = self.prefill(input_ids, cache, chunk_size=prefill_chunk)
-        new = self.decode(logits[:, -1], cache, max_new_tokens, temperature, top_k, top_p, generator)
+        new = self.decode(logits[:, -1], cache, max_new_tokens, temperature, top_k, top_p, generator,
+                          compile=compile)
         return torch.cat([input_ids.long(), new], dim=1)
 
     @torch.no_grad()
@@ -292,14 +322,19 @@ class SpikingLM(nn.Module):
         top_k: int | None = None,
         top_p: float | None = None,
         generator: torch.Generator | None = None,
+        compile: bool = False,
     ) -> torch.Tensor:
         """Sample ``max_new_tokens`` tokens one at a time, continuing ``cache``.
 
         :param last_logits: ``(B, vocab)`` logits of the last token the cache has seen (e.g.
             ``model.prefill(...)[:, -1]``); the first new token is drawn from them.
+        :param compile: feed each token through :meth:`compiled_decoder` (``torch.compile``; the
+            first step compiles, taking seconds to a minute, so it pays off over many tokens) instead
+            of the eager forward. Same tokens up to float reassociation; about 2× faster on a CPU.
         :returns: the new tokens ``(B, max_new_tokens)`` (int64). The cache advances by
             ``max_new_tokens − 1`` (the last token is sampled, not fed back).
-        :raises FastSNNError: a bad sampling setting, or a cache of another model or batch size.
+        :raises FastSNNError: a bad sampling setting, a cache of another model or batch size, or
+            (``compile=True``) no C++ compiler or non-finite logits.
         """
         check_sampling(max_new_tokens, temperature, top_k, top_p)
         if not isinstance(last_logits, torch.Tensor) or last_logits.dim() != 2:
@@ -307,13 +342,14 @@ class SpikingLM(nn.Module):
             raise FastSNNError(f"decode needs the last token's logits of shape (batch, vocab), got {shape}")
         cache.check(id(self), last_logits.shape[0])
         self.check_length(cache.seen, max(0, max_new_tokens - 1))
+        step_fn = self.compiled_decoder() if compile and max_new_tokens > 1 else self.__call__
         out = []
         logits = last_logits
         for step in range(max_new_tokens):
             next_token = sample_next(logits, temperature, top_k, top_p, generator)  # (B, 1)
             out.append(next_token)
             if step + 1 < max_new_tokens:
-                logits = self(next_token, cache=cache)[:, -1]
+                logits = step_fn(next_token, cache=cache)[:, -1]
         if not out:
             return torch.zeros(last_logits.shape[0], 0, dtype=torch.long, device=last_logits.device)
         return torch.cat(out, dim=1)

@@ -133,6 +133,8 @@ def ensure_finite(value: torch.Tensor, neuron_name: str, what: str = "input") ->
     reduction (several times cheaper than ``isfinite(x).all()``). Only a non-finite sum — NaN/inf
     or a genuine overflow of huge finite values — pays for the exact elementwise check.
     """
+    if torch.compiler.is_compiling():
+        return  # no data-dependent branch inside a compiled graph; the compiled decode checks its logits
     accumulate = torch.float32 if value.dtype in (torch.float16, torch.bfloat16) else None
     if bool(torch.isfinite(value.detach().sum(dtype=accumulate))):
         return

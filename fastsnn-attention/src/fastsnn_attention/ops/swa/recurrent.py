@@ -35,5 +35,20 @@ def ring_swa_step(
     filled = None
     if n_valid < window:
         filled = (torch.arange(window, device=q.device) < n_valid)[None, :]  # (1, W): True where a token is
-    out = F.scaled_dot_product_attention(q_g, ring_k.to(q.dtype), ring_v.to(q.dtype), attn_mask=filled, scale=scale)
+    if torch.compiler.is_compiling():  # explicit fp32 reductions: the compiler fuses them into two passes over the ring
+        out = _ring_attention_reductions(q_g, ring_k, ring_v, filled, scale).to(q.dtype)
+    else:
+        out = F.scaled_dot_product_attention(q_g, ring_k.to(q.dtype), ring_v.to(q.dtype), attn_mask=filled, scale=scale)
     return out.reshape(batch, n_heads, 1, ring_v.shape[-1])  # (B, Hq, 1, Dv)
+
+
+def _ring_attention_reductions(q_g: torch.Tensor, ring_k: torch.Tensor, ring_v: torch.Tensor,
+                               filled: torch.Tensor | None, scale: float | None) -> torch.Tensor:
+    """What SDPA computes for ``q_g [B, Hkv, G, D]`` against the ring, written as elementwise products
+    and sums (fp32) so a compiler can fuse them: ``[B, Hkv, G, Dv]``."""
+    scale = q_g.shape[-1] ** -0.5 if scale is None else scale
+    scores = (q_g.float().unsqueeze(-2) * ring_k.float().unsqueeze(2)).sum(-1) * scale  # (B, Hkv, G, W)
+    if filled is not None:
+        scores = scores.masked_fill(~filled, float("-inf"))
+    weights = scores.softmax(-1)
+    return (weights.unsqueeze(-1) * ring_v.float().unsqueeze(2)).sum(-2)  # (B, Hkv, G, Dv)

@@ -1,0 +1,191 @@
+"""Single-token decoding compiled with ``torch.compile``: what makes decode memory-bound on a CPU.
+
+An eager decode step of a small LM is ~650 operator calls around ~50 matrix-vector products
+(GEMVs). On a CPU both are slow for the same reason: a batch-1 ``x·Wᵀ`` goes to a BLAS GEMM that
+streams the weights on one thread at well under the memory bandwidth, and every elementwise
+operator pays Python and dispatcher overhead for microseconds of work. Reading the weights once
+per token is the bound (``BENCHMARKS.md``, "Long context").
+
+:class:`CompiledDecoder` compiles the blocks, the final norm and the head of one decode step with
+TorchInductor, with one change to its lowering: a product whose left side is a single row
+(``aten.mm``/``aten.addmm`` with ``M == 1``) is written as an elementwise product and a sum, so it
+becomes a generated, multithreaded, vectorised reduction over the weight rows instead of a BLAS
+call (TorchInductor already does this on GPUs; on CPUs it keeps the BLAS call). The attention
+kernels contribute their own compile-friendly forms (real-valued RoPE, the SWA ring as explicit
+reductions; see ``torch.compiler.is_compiling()`` in ``fastsnn-attention``). Everything else —
+the cache objects, their positions, the layers' Python — is traced by Dynamo as written, so any
+model decodes this way; a construct Dynamo cannot trace falls back to eager for that part (slower,
+never wrong).
+
+The compiled step is numerically the eager step up to float reassociation (tested against it:
+``tests/test_compiled_decode.py``). Inductor's CPU backend needs a C++ compiler (``g++``/``clang++``)
+at run time; the first step compiles (seconds to a minute), and the second recompiles once with
+the position symbolic.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import os
+import shutil
+from typing import TYPE_CHECKING, Any, Callable
+
+import torch
+
+from fastsnn.errors import FastSNNError
+
+if TYPE_CHECKING:
+    from fastsnn.model.cache import ModelCache
+    from fastsnn.model.lm import SpikingLM
+
+__all__ = ["CompiledDecoder", "compiler_problem", "default_threads", "gemv_decompositions"]
+
+_instances = itertools.count()
+
+
+def compiler_problem() -> str | None:
+    """Why ``torch.compile`` cannot build CPU kernels here (``None`` when it can)."""
+    if not hasattr(torch, "compile"):
+        return f"torch {torch.__version__} has no torch.compile"
+    try:
+        from torch._inductor import config as inductor_config
+
+        configured = inductor_config.cpp.cxx
+    except Exception:
+        configured = (None, "g++")
+    candidates = [c for c in (configured if isinstance(configured, tuple) else (configured,)) if c]
+    if not any(shutil.which(c) for c in [*candidates, "g++", "c++", "clang++"]):
+        return ("torch.compile's CPU backend needs a C++ compiler and none was found on PATH (g++, c++ or "
+                "clang++); install one (e.g. `apt-get install g++`) or decode without compile")
+    return None
+
+
+def _single_row(a: torch.Tensor) -> bool:
+    try:
+        from torch.fx.experimental.symbolic_shapes import statically_known_true
+    except ImportError:  # pragma: no cover - every torch with torch.compile has it
+        return False
+    return a.dim() == 2 and statically_known_true(a.shape[0] == 1)
+
+
+def _gemv_mm(a: torch.Tensor, b: torch.Tensor, out_dtype: torch.dtype | None = None) -> Any:
+    """``a [1, K] @ b [K, N]`` → ``[1, N]`` as a product and a sum over K (a fused reduction)."""
+    if out_dtype is not None or not _single_row(a) or a.dtype != b.dtype:
+        return NotImplemented
+    return (a.squeeze(0)[:, None] * b).sum(0, keepdim=True)
+
+
+def _gemv_addmm(bias: torch.Tensor, a: torch.Tensor, b: torch.Tensor, *, beta: Any = 1, alpha: Any = 1,
+                out_dtype: torch.dtype | None = None) -> Any:
+    """``beta·bias + alpha·(a [1, K] @ b [K, N])`` with the product as in :func:`_gemv_mm`."""
+    if out_dtype is not None or not _single_row(a) or a.dtype != b.dtype:
+        return NotImplemented
+    return beta * bias + alpha * (a.squeeze(0)[:, None] * b).sum(0, keepdim=True)
+
+
+def gemv_decompositions() -> dict[Any, Callable[..., Any]]:
+    """TorchInductor's decomposition table with single-row ``mm``/``addmm`` written as reductions."""
+    from torch._inductor.decomposition import select_decomp_table
+
+    aten = torch.ops.aten
+    table = dict(select_decomp_table())
+    table[aten.mm.default] = _gemv_mm
+    table[aten.addmm.default] = _gemv_addmm
+    return table
+
+
+def default_threads() -> int:
+    """Threads of the compiled step's kernels: 1 under ``OMP_WAIT_POLICY=PASSIVE`` (FastSNN's thread
+    policy), else torch's intra-op thread count.
+
+    A step's generated kernel is ~17 OpenMP parallel regions with ~100 barriers between its loops
+    (each GEMV, each small elementwise loop run by one thread). Under ``PASSIVE`` a thread that
+    reaches a barrier first sleeps and is woken by a futex — tens of microseconds in a VM — so on
+    the 2-core machine one thread decoded 10–20% faster than two (6.7–6.9 against 7.5–8.6 ms per
+    token, BENCHMARKS.md "Long context") and leaves the other core free. With spinning threads
+    (``OMP_WAIT_POLICY=ACTIVE``, a dedicated machine) the barriers are cheap and all threads help.
+    """
+    if os.environ.get("OMP_WAIT_POLICY", "").strip().upper() == "PASSIVE":
+        return 1
+    return torch.get_num_threads()
+
+
+def _backend(threads: int) -> Any:
+    """Inductor with :func:`gemv_decompositions` and ``threads`` kernel threads (plain
+    ``"inductor"`` if its private API moved)."""
+    try:
+        from torch._inductor.compile_fx import compile_fx
+
+        return functools.partial(compile_fx, decompositions=gemv_decompositions(),
+                                 config_patches={"cpp.threads": threads})
+    except (ImportError, TypeError, AttributeError):  # pragma: no cover - other torch versions
+        return "inductor"
+
+
+def _run_blocks(model: SpikingLM, x: torch.Tensor, layers: list[Any]) -> torch.Tensor:
+    for block, layer in zip(model.blocks, layers):
+        x = block(x, layer)
+    return model.head(model.norm(x))
+
+
+class CompiledDecoder:
+    """One model's compiled decode step: ``decoder(ids [B, 1], cache)`` → logits ``[B, 1, vocab]``.
+
+    Advances ``cache`` by one token exactly as ``model(ids, cache=cache)`` does, with the same
+    checks before any work (ids, cache owner and batch, the length limit) and one after: logits
+    that are NaN or inf raise (the neurons' own finiteness checks are data-dependent branches, which
+    a compiled graph leaves out).
+
+    ``threads``: the generated kernels' thread count (default :func:`default_threads`: one under
+    FastSNN's ``PASSIVE`` thread policy). Each decoder compiles its own copy of the step (its own Dynamo cache entry), so several models
+    in one process neither share nor evict each other's compiled code. Not picklable; the model
+    drops it when pickled or copied and rebuilds it on demand (:meth:`SpikingLM.compiled_decoder`).
+
+    :raises FastSNNError: no C++ compiler for Inductor's CPU backend (at construction), a compile
+        failure (first call: start again from a fresh cache, since layers before the failure may
+        have advanced theirs), bad ids or cache, or non-finite logits.
+    """
+
+    def __init__(self, model: SpikingLM, threads: int | None = None) -> None:
+        problem = compiler_problem()
+        if problem is not None:
+            raise FastSNNError(problem)
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+            raise FastSNNError(f"compiled decoder threads must be a positive whole number or None, got {threads!r}")
+        self.model = model
+        #: threads of the generated kernels (:func:`default_threads` unless given)
+        self.threads = default_threads() if threads is None else threads
+        code = _run_blocks.__code__.replace(co_name=f"fastsnn_decode_step_{next(_instances)}")
+        step = type(_run_blocks)(code, _run_blocks.__globals__, code.co_name)
+        self._step = torch.compile(step, backend=_backend(self.threads))
+        self.calls = 0
+
+    def __call__(self, input_ids: torch.Tensor, cache: ModelCache) -> torch.Tensor:
+        model = self.model
+        input_ids = model.check_ids(input_ids)
+        batch, time = input_ids.shape
+        if time != 1:
+            raise FastSNNError(f"the compiled decoder takes one token per sequence, got input_ids of shape "
+                               f"{tuple(input_ids.shape)}; prefill longer inputs with model.prefill")
+        cache.check(id(model), batch)
+        model.check_length(cache.seen, 1)
+        x = model.embed(input_ids)  # (B, 1, d)
+        if model.pos_embed is not None:
+            x = x + model.pos_embed(torch.arange(cache.seen, cache.seen + 1, device=input_ids.device))
+        try:
+            logits = self._step(model, x, cache.layers)  # (B, 1, vocab)
+        except FastSNNError:
+            raise
+        except Exception as error:
+            if self.calls == 0:
+                raise FastSNNError(f"compiling the decode step failed ({type(error).__name__}: "
+                                   f"{str(error).splitlines()[0] if str(error) else ''}); decode without "
+                                   "compile, or report it with the model's config") from error
+            raise
+        self.calls += 1
+        cache.seen += 1
+        if not bool(torch.isfinite(logits).all()):
+            raise FastSNNError(f"the decode step at position {cache.seen - 1} produced NaN or inf logits; "
+                               "a layer diverged (check the weights, or decode without compile to find the neuron)")
+        return logits
