@@ -2,6 +2,11 @@
 
     python benchmarks/thread_policy.py                          # the "Thread policy" table of BENCHMARKS.md
     python benchmarks/thread_policy.py --d-model 512 --rounds 3 --output /tmp/thread_policy_512.json
+    python benchmarks/thread_policy.py --policies PASSIVE "spin 300" "spin 1000" "1 thread" --rounds 3
+
+``--policies`` also offers ``PASSIVE`` (only ``OMP_WAIT_POLICY=PASSIVE``) and ``spin N`` (no wait
+policy, libgomp spinning ``GOMP_SPINCOUNT=N`` times before it sleeps; N = 100, 300, 1000, 10000,
+100000): the middle ground measured for the compiled decoder (BENCHMARKS.md, "Compiled decode").
 
 Policies, each run in a fresh process (OpenMP reads its environment once, when torch loads it),
 all starting from the caller's environment without OMP_WAIT_POLICY, OMP_NUM_THREADS,
