@@ -83,6 +83,15 @@ def test_generate_with_compile_gives_the_eager_tokens_for_softmax_and_linear_lay
     assert model.compiled_decoder().calls == 11  # the last token is sampled, not fed back
 
 
+def test_compiled_step_matches_eager_for_a_w8aspike_model_with_an_int8_cache():
+    from fastsnn.quantize import quantize_model
+
+    model = build_model(ModelConfig(**{**FLAGSHIP_SHAPE, "n_layers": 2}), seed=2).eval()
+    quantize_model(model, "w8", kv_cache="int8")  # int8 weights (Int8Linear) and an int8 SWA ring
+    worst, eager_tokens, compiled_tokens = step_both(model, prompt_len=4, steps=6)
+    assert worst < 1e-4 and eager_tokens == compiled_tokens
+
+
 def test_a_model_with_a_compiled_decoder_still_pickles_and_copies():
     model = build_model(ModelConfig(**{**FLAGSHIP_SHAPE, "n_layers": 2}), seed=0).eval()
     model.generate(torch.tensor([[1, 2, 3]]), 3, temperature=0, compile=True)
