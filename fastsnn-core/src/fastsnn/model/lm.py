@@ -330,7 +330,8 @@ class SpikingLM(nn.Module):
             ``model.prefill(...)[:, -1]``); the first new token is drawn from them.
         :param compile: feed each token through :meth:`compiled_decoder` (``torch.compile``; the
             first step compiles, taking seconds to a minute, so it pays off over many tokens) instead
-            of the eager forward. Same tokens up to float reassociation; about 2× faster on a CPU.
+            of the eager forward. The same logits up to float reassociation (which, in a spiking
+            model, can rarely flip one spike count); about 2× faster on a CPU.
         :returns: the new tokens ``(B, max_new_tokens)`` (int64). The cache advances by
             ``max_new_tokens − 1`` (the last token is sampled, not fed back).
         :raises FastSNNError: a bad sampling setting, a cache of another model or batch size, or
