@@ -99,7 +99,7 @@ class LongContextBenchmark(Benchmark):
         torch.set_num_threads(p.threads)
         try:
             model = build_model(self.model_config("hybrid_alt", None), seed=p.seed)
-            weight_bytes = sum(t.numel() * t.element_size() for t in {id(t): t for t in model.parameters()}.values())
+            weight_bytes = _weight_bytes(model)
             del model
             buffer = torch.ones(max(4 * weight_bytes, 256 * MIB) // 4)  # several times the caches
             seconds = time_call(lambda: buffer.sum(), 7)
@@ -325,13 +325,18 @@ def _child_main(raw: str) -> None:
     }))
 
 
+def _weight_bytes(model: Any) -> int:
+    """Bytes of the model's parameters, a tied tensor counted once: what a decode step reads."""
+    return sum(t.numel() * t.element_size() for t in {id(t): t for t in model.parameters()}.values())
+
+
 def _compiled_child(model: Any, request: dict[str, Any]) -> None:
     """Eager steps, compiled steps and a streaming read of the weights' bytes, interleaved round by
     round (so machine load hits all three alike); the best of each, one JSON line."""
     model.layout_for_decoding(compiled=True)
     batch, seq_len, rounds = request["batch"], request["seq_len"], 2 * request["decode_steps"]
     ids = torch.randint(0, model.config.vocab_size, (batch, seq_len), generator=torch.Generator().manual_seed(1))
-    weight_bytes = sum(t.numel() * t.element_size() for t in {id(t): t for t in model.parameters()}.values())
+    weight_bytes = _weight_bytes(model)
     buffer = torch.ones(max(4 * weight_bytes, 256 * MIB) // 4)
     with torch.no_grad():
         eager_cache, compiled_cache = model.init_cache(batch), model.init_cache(batch)

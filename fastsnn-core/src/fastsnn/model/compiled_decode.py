@@ -124,9 +124,7 @@ def _backend(threads: int) -> Any:
 
 
 def _run_blocks(model: SpikingLM, x: torch.Tensor, layers: list[Any]) -> torch.Tensor:
-    for block, layer in zip(model.blocks, layers):
-        x = block(x, layer)
-    return model.head(model.norm(x))
+    return model.head(model.norm(model.run_blocks(x, layers)))
 
 
 class CompiledDecoder:
@@ -163,16 +161,10 @@ class CompiledDecoder:
 
     def __call__(self, input_ids: torch.Tensor, cache: ModelCache) -> torch.Tensor:
         model = self.model
-        input_ids = model.check_ids(input_ids)
-        batch, time = input_ids.shape
-        if time != 1:
+        x = model.embed_tokens(input_ids, cache)  # (B, T, d): the checks of an eager step, before any work
+        if x.shape[1] != 1:
             raise FastSNNError(f"the compiled decoder takes one token per sequence, got input_ids of shape "
                                f"{tuple(input_ids.shape)}; prefill longer inputs with model.prefill")
-        cache.check(id(model), batch)
-        model.check_length(cache.seen, 1)
-        x = model.embed(input_ids)  # (B, 1, d)
-        if model.pos_embed is not None:
-            x = x + model.pos_embed(torch.arange(cache.seen, cache.seen + 1, device=input_ids.device))
         try:
             logits = self._step(model, x, cache.layers)  # (B, 1, vocab)
         except FastSNNError:

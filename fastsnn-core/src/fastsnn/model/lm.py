@@ -192,6 +192,18 @@ class SpikingLM(nn.Module):
         :raises FastSNNError: bad ids, a cache of another model or batch size, or a sequence longer
             than :meth:`length_limit` (checked before any layer runs).
         """
+        x = self.embed_tokens(input_ids, cache)  # (B, T, d)
+        x = self.run_blocks(x, None if cache is None else cache.layers)
+        if cache is not None:
+            cache.seen += x.shape[1]
+        return x
+
+    def embed_tokens(self, input_ids: torch.Tensor, cache: ModelCache | None = None) -> torch.Tensor:
+        """Check ``input_ids (B, T)`` (and ``cache``: owner, batch, the length limit), then embed
+        them at their positions: ``(B, T, d_model)``. Advances nothing.
+
+        :raises FastSNNError: as :meth:`hidden`.
+        """
         input_ids = self.check_ids(input_ids)
         B, T = input_ids.shape
         if cache is not None:
@@ -201,10 +213,14 @@ class SpikingLM(nn.Module):
         if self.pos_embed is not None:
             start = 0 if cache is None else cache.seen
             x = x + self.pos_embed(torch.arange(start, start + T, device=input_ids.device))  # (T, d) broadcast
+        return x
+
+    def run_blocks(self, x: torch.Tensor, layers: list[Any] | None = None) -> torch.Tensor:
+        """The blocks on embedded tokens ``x (B, T, d_model)``; with ``layers`` (a ModelCache's
+        per-block caches) each block continues and advances its own. The model cache's ``seen`` is
+        the caller's to advance."""
         for i, block in enumerate(self.blocks):
-            x = block(x, None if cache is None else cache.layers[i])
-        if cache is not None:
-            cache.seen += T
+            x = block(x, None if layers is None else layers[i])
         return x
 
     def check_ids(self, input_ids: torch.Tensor) -> torch.Tensor:
