@@ -128,11 +128,38 @@ def test_compiled_decoder_errors(monkeypatch):
         compiled_decode.CompiledDecoder(model)
 
 
-def test_default_threads_follow_the_wait_policy(monkeypatch):
+def test_default_threads_follow_the_wait_policy_and_the_batch(monkeypatch):
+    torch.set_num_threads(2)  # the fixture restores the count
+    big = compiled_decode.ALL_THREADS_FROM_BATCH
     monkeypatch.setenv("OMP_WAIT_POLICY", "passive")
-    assert compiled_decode.default_threads() == 1
+    assert compiled_decode.default_threads() == compiled_decode.default_threads(big - 1) == 1
+    assert compiled_decode.default_threads(big) == compiled_decode.default_threads(4 * big) == 2
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
-    assert compiled_decode.default_threads() == torch.get_num_threads()
+    assert compiled_decode.default_threads() == compiled_decode.default_threads(big) == 2
+    for bad in (0, -3, True, 2.0, None):
+        with pytest.raises(FastSNNError, match="batch must be a positive whole number"):
+            compiled_decode.default_threads(bad)
+
+
+def test_a_large_batch_decodes_on_all_threads_and_matches_eager(monkeypatch):
+    # PASSIVE: one kernel thread for a single sequence, all of torch's from ALL_THREADS_FROM_BATCH on
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    torch.set_num_threads(2)
+    batch = compiled_decode.ALL_THREADS_FROM_BATCH
+    # no neuron: a spike count on a rounding boundary may round the other way in a reassociated sum
+    model = build_model(ModelConfig(**{**FLAGSHIP_SHAPE, "n_layers": 2, "neuron": "none"}), seed=4).eval()
+    decoder = model.compiled_decoder()
+    assert decoder.threads is None and decoder.threads_for(1) == 1 and decoder.threads_for(batch) == 2
+    prompt = torch.randint(0, model.config.vocab_size, (batch, 7), generator=torch.Generator().manual_seed(5))
+    eager_cache, compiled_cache = model.init_cache(batch), model.init_cache(batch)
+    with torch.no_grad():
+        token = model.prefill(prompt, eager_cache)[:, -1:].argmax(-1)  # window 5 < 7: the ring has wrapped
+        model.prefill(prompt, compiled_cache)
+        for _ in range(3):
+            eager, compiled = model(token, cache=eager_cache), decoder(token, compiled_cache)
+            torch.testing.assert_close(compiled, eager, rtol=1e-4, atol=1e-4)
+            token = eager.argmax(-1)
+    assert set(decoder._steps) == {2} and compiled_cache.seen == eager_cache.seen == 10
 
 
 def test_gemv_decompositions_are_the_products_they_replace():

@@ -377,5 +377,5 @@ def _compiled_child(model: Any, request: dict[str, Any]) -> None:
         "weights_mib": round(weight_bytes / MIB, 1), "read_gb_per_s": round(bandwidth / 1e9, 1),
         "bound_ms_per_token": round(weight_bytes / bandwidth * 1e3, 2),
         "bound_ms_median": round(weight_bytes / (buffer.numel() * 4 / sorted(read)[len(read) // 2]) * 1e3, 2),
-        "compiled_threads": decoder.threads, "max_abs_logit_difference": agree,
+        "compiled_threads": decoder.threads_for(batch), "max_abs_logit_difference": agree,
     }))

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from fastsnn.model.cache import ModelCache
     from fastsnn.model.lm import SpikingLM
 
-__all__ = ["CompiledDecoder", "compiler_problem", "default_threads", "gemv_decompositions"]
+__all__ = ["ALL_THREADS_FROM_BATCH", "CompiledDecoder", "compiler_problem", "default_threads", "gemv_decompositions"]
 
 _instances = itertools.count()
 
@@ -95,18 +95,31 @@ def gemv_decompositions() -> dict[Any, Callable[..., Any]]:
     return table
 
 
-def default_threads() -> int:
-    """Threads of the compiled step's kernels: 1 under ``OMP_WAIT_POLICY=PASSIVE`` (FastSNN's thread
-    policy), else torch's intra-op thread count.
+#: the batch size from which the compiled step's kernels use all of torch's threads under ``PASSIVE``
+ALL_THREADS_FROM_BATCH = 16
+
+
+def default_threads(batch: int = 1) -> int:
+    """Threads of the compiled step's kernels for ``batch`` sequences: 1 under
+    ``OMP_WAIT_POLICY=PASSIVE`` (FastSNN's thread policy) below :data:`ALL_THREADS_FROM_BATCH`
+    sequences, else torch's intra-op thread count.
 
     A step's generated kernel is ~17 OpenMP parallel regions with ~100 barriers between its loops
     (each GEMV, each small elementwise loop run by one thread). Under ``PASSIVE`` a thread that
-    reaches a barrier first sleeps and is woken by a futex — tens of microseconds in a VM — so on
-    the 2-core machine one thread decoded 10–20% faster than two (6.7–6.9 against 7.5–8.6 ms per
-    token, BENCHMARKS.md "Long context") and leaves the other core free. With spinning threads
-    (``OMP_WAIT_POLICY=ACTIVE``, a dedicated machine) the barriers are cheap and all threads help.
+    reaches a barrier first sleeps and is woken by a futex — tens of microseconds in a VM — so at
+    batch 1 on the 2-core machine one thread decoded 10–20% faster than two (6.7–6.9 against
+    7.5–8.6 ms per token, BENCHMARKS.md "Long context") and leaves the other core free. Larger
+    batches give each loop enough work to pay for the wake-ups (d_model 512, 8 layers, medians of
+    40 interleaved steps, 1 against 2 threads: batch 8 26.1 / 26.0 ms, batch 16 48.8 / 46.3 ms,
+    batch 32 61.0 / 51.3 ms). With spinning threads (``OMP_WAIT_POLICY=ACTIVE``, a dedicated
+    machine) the barriers are cheap and all threads help at every batch size.
+
+    :raises FastSNNError: ``batch`` is not a positive whole number.
     """
-    if os.environ.get("OMP_WAIT_POLICY", "").strip().upper() == "PASSIVE":
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise FastSNNError(f"batch must be a positive whole number, got {batch!r}")
+    passive = os.environ.get("OMP_WAIT_POLICY", "").strip().upper() == "PASSIVE"
+    if passive and batch < ALL_THREADS_FROM_BATCH:
         return 1
     return torch.get_num_threads()
 
@@ -135,14 +148,18 @@ class CompiledDecoder:
     that are NaN or inf raise (the neurons' own finiteness checks are data-dependent branches, which
     a compiled graph leaves out).
 
-    ``threads``: the generated kernels' thread count (default :func:`default_threads`: one under
-    FastSNN's ``PASSIVE`` thread policy). Each decoder compiles its own copy of the step (its own Dynamo cache entry), so several models
-    in one process neither share nor evict each other's compiled code. Not picklable; the model
-    drops it when pickled or copied and rebuilds it on demand (:meth:`SpikingLM.compiled_decoder`).
+    ``threads``: the generated kernels' thread count; ``None`` (the default) picks
+    :func:`default_threads` for each batch size — one thread below
+    :data:`ALL_THREADS_FROM_BATCH` sequences under FastSNN's ``PASSIVE`` thread policy, all of
+    torch's from there. Each thread count is its own compiled step, and each decoder compiles its
+    own copies (its own Dynamo cache entries), so several models in one process neither share nor
+    evict each other's compiled code. Not picklable; the model drops it when pickled or copied and
+    rebuilds it on demand (:meth:`SpikingLM.compiled_decoder`).
 
-    :raises FastSNNError: no C++ compiler for Inductor's CPU backend (at construction), a compile
-        failure (first call: start again from a fresh cache, since layers before the failure may
-        have advanced theirs), bad ids or cache, or non-finite logits.
+    :raises FastSNNError: no C++ compiler for Inductor's CPU backend or a bad ``threads`` (at
+        construction), a compile failure (first call at a thread count: start again from a fresh
+        cache, since layers before the failure may have advanced theirs), bad ids or cache, or
+        non-finite logits.
     """
 
     def __init__(self, model: SpikingLM, threads: int | None = None) -> None:
@@ -152,12 +169,23 @@ class CompiledDecoder:
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             raise FastSNNError(f"compiled decoder threads must be a positive whole number or None, got {threads!r}")
         self.model = model
-        #: threads of the generated kernels (:func:`default_threads` unless given)
-        self.threads = default_threads() if threads is None else threads
-        code = _run_blocks.__code__.replace(co_name=f"fastsnn_decode_step_{next(_instances)}")
-        step = type(_run_blocks)(code, _run_blocks.__globals__, code.co_name)
-        self._step = torch.compile(step, backend=_backend(self.threads))
+        #: the kernel thread count asked for; ``None``: :func:`default_threads` of each batch size
+        self.threads = threads
+        self._steps: dict[int, Callable[..., torch.Tensor]] = {}  # kernel threads -> compiled step
+        self._compiled: set[int] = set()  # thread counts whose step has run once (compiled)
         self.calls = 0
+
+    def threads_for(self, batch: int) -> int:
+        """The kernel thread count of a step over ``batch`` sequences."""
+        return default_threads(batch) if self.threads is None else self.threads
+
+    def _compiled_step(self, threads: int) -> Callable[..., torch.Tensor]:
+        step = self._steps.get(threads)
+        if step is None:
+            code = _run_blocks.__code__.replace(co_name=f"fastsnn_decode_step_{next(_instances)}")
+            function = type(_run_blocks)(code, _run_blocks.__globals__, code.co_name)
+            step = self._steps[threads] = torch.compile(function, backend=_backend(threads))
+        return step
 
     def __call__(self, input_ids: torch.Tensor, cache: ModelCache) -> torch.Tensor:
         model = self.model
@@ -165,16 +193,18 @@ class CompiledDecoder:
         if x.shape[1] != 1:
             raise FastSNNError(f"the compiled decoder takes one token per sequence, got input_ids of shape "
                                f"{tuple(input_ids.shape)}; prefill longer inputs with model.prefill")
+        threads = self.threads_for(x.shape[0])
         try:
-            logits = self._step(model, x, cache.layers)  # (B, 1, vocab)
+            logits = self._compiled_step(threads)(model, x, cache.layers)  # (B, 1, vocab)
         except FastSNNError:
             raise
         except Exception as error:
-            if self.calls == 0:
+            if threads not in self._compiled:
                 raise FastSNNError(f"compiling the decode step failed ({type(error).__name__}: "
                                    f"{str(error).splitlines()[0] if str(error) else ''}); decode without "
                                    "compile, or report it with the model's config") from error
             raise
+        self._compiled.add(threads)
         self.calls += 1
         cache.seen += 1
         if not bool(torch.isfinite(logits).all()):

@@ -108,9 +108,10 @@ class SpikingLM(nn.Module):
     def compiled_decoder(self, threads: int | None = None) -> CompiledDecoder:
         """This model's compiled single-token step (made on first use, then kept):
         ``decoder(ids [B, 1], cache)`` → logits ``[B, 1, vocab]``, advancing ``cache`` exactly like
-        ``self(ids, cache=cache)``. ``threads``: its kernels' thread count (default: one under
-        FastSNN's ``PASSIVE`` thread policy, see :func:`fastsnn.model.compiled_decode.default_threads`);
-        asking for another count compiles anew. See :mod:`fastsnn.model.compiled_decode`.
+        ``self(ids, cache=cache)``. ``threads``: its kernels' thread count (default ``None``: chosen
+        per batch size — one thread for fewer than 16 sequences under FastSNN's ``PASSIVE`` thread
+        policy, all of torch's otherwise; see :func:`fastsnn.model.compiled_decode.default_threads`);
+        asking for another count makes a new decoder. See :mod:`fastsnn.model.compiled_decode`.
 
         :raises FastSNNError: no C++ compiler for ``torch.compile``'s CPU backend, or a bad ``threads``.
         """
