@@ -28,6 +28,7 @@ from typing import Any, Callable
 import torch
 
 from fastsnn import FastSNNError, SpikeCoding, SpikeTensor
+from fastsnn.output_read_out import SpikeTrainBase, read_out
 from fastsnn.spike_tensor import resolve_coding
 
 #: the largest count :func:`max_count_for` looks for (2^40: far past any useful number of levels)
@@ -69,14 +70,14 @@ def max_count_for(coding: str | SpikeCoding, num_steps: int, *, signed: bool = F
     return lo
 
 
-class SpikeTrain:
+class SpikeTrain(SpikeTrainBase):
     """An event-view :class:`~fastsnn.SpikeTensor` passed between layers in :func:`event_inference`.
 
     ``spikes`` holds the events ``[T, *S]`` (int8, time first), the coding and the value of one
     spike (``scale``, broadcastable to ``S``). Converted layers read ``spikes`` step by step; for
     everything else the train behaves as its dense value ``Σ_t w_t e_t · scale`` (shape ``S``):
-    torch functions, arithmetic operators and tensor attributes (``x.view(...)``, ``x.dtype``) all
-    read it out first.
+    torch functions (:class:`fastsnn.output_read_out.SpikeTrainBase`), arithmetic operators and
+    tensor attributes (``x.view(...)``, ``x.dtype``) all read it out first.
     """
 
     __slots__ = ("spikes",)
@@ -107,10 +108,6 @@ class SpikeTrain:
             raise AttributeError(name)
         return getattr(self.to_dense(), name)
 
-    @classmethod
-    def __torch_function__(cls, func: Callable, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
-        return func(*read_out(args), **read_out(kwargs or {}))
-
     def _binary(op: Callable) -> Callable:
         def method(self: SpikeTrain, other: Any) -> Any:
             return op(self.to_dense(), read_out(other))
@@ -133,17 +130,6 @@ class SpikeTrain:
 
     def __getitem__(self, index: Any) -> torch.Tensor:
         return self.to_dense()[index]
-
-
-def read_out(value: Any) -> Any:
-    """Every :class:`SpikeTrain` inside ``value`` (nested lists/tuples/dicts) replaced by its dense value."""
-    if isinstance(value, SpikeTrain):
-        return value.to_dense()
-    if isinstance(value, (list, tuple)):
-        return type(value)(read_out(v) for v in value)
-    if isinstance(value, dict):
-        return {k: read_out(v) for k, v in value.items()}
-    return value
 
 
 def as_spikes(x: Any) -> SpikeTensor | None:

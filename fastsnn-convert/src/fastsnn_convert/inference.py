@@ -9,9 +9,9 @@ from typing import Iterator
 from torch import nn
 
 from fastsnn import FastSNNError, SpikeCoding
-from fastsnn.output_read_out import OutputReadOut
+from fastsnn.output_read_out import OutputReadOut, read_out
 from fastsnn.spike_tensor import resolve_coding
-from fastsnn_convert.events import EventRecord, EventSettings, read_out
+from fastsnn_convert.events import EventRecord, EventSettings
 from fastsnn_convert.modules import SpikingActivation
 
 

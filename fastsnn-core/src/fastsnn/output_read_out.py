@@ -1,19 +1,63 @@
-"""Reading out the outputs of models run inside an event block (a plugin's ``event_mode``-style context).
+"""Reading spike trains out to dense tensors inside an event block (a plugin's ``event_mode``-style context).
 
-Inside such a block a model's layers hand spike trains to each other; what the *model* returns must
-still be dense tensors. :class:`OutputReadOut` does that with one process-wide forward hook
-(``torch.nn.modules.module.register_module_forward_hook``), present only while at least one model is
-marked. Marks are counted (nested blocks) and kept in a ``WeakKeyDictionary`` outside the model, so a
-copy or pickle taken inside a block is a plain model and a dropped model leaves nothing behind.
+Inside such a block a model's layers hand spike trains to each other. Two things turn them back into
+dense tensors where a train is not understood:
+
+- :class:`SpikeTrainBase` — the base of a plugin's train objects: layers that know trains read them
+  step by step; any other torch function (and operator) given one receives :func:`read_out`'s dense
+  value instead, through ``__torch_function__``;
+- :class:`OutputReadOut` — what the *model* returns must still be dense tensors: one process-wide
+  forward hook (``torch.nn.modules.module.register_module_forward_hook``), present only while at
+  least one model is marked. Marks are counted (nested blocks) and kept in a ``WeakKeyDictionary``
+  outside the model, so a copy or pickle taken inside a block is a plain model and a dropped model
+  leaves nothing behind.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any, Callable
 from weakref import WeakKeyDictionary
 
+import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
+
+__all__ = ["OutputReadOut", "SpikeTrainBase", "read_out"]
+
+
+class SpikeTrainBase(ABC):
+    """A spike train passed between layers in an event block, read out wherever it is not understood.
+
+    Subclasses hold their events (time first, ``[T, *S]``) in whatever form they need and define
+    :meth:`to_dense`, the train's dense value of shape ``S``. Every torch function given a train —
+    directly or inside a list, tuple or dict — receives that dense value instead, so a layer that
+    does not know trains (an activation, a norm, a residual add) computes what it computes in count
+    mode. A subclass handles the functions it does know first and defers the rest to this class's
+    ``__torch_function__`` (``fastsnn_neurons.EventTrain`` maps ``F.linear`` step by step).
+    """
+
+    __slots__ = ()
+
+    @abstractmethod
+    def to_dense(self) -> torch.Tensor:
+        """The train's dense value, shape ``S`` (its events without the time axis, read out)."""
+
+    @classmethod
+    def __torch_function__(cls, func: Callable, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        return func(*read_out(args), **read_out(kwargs or {}))
+
+
+def read_out(value: Any) -> Any:
+    """``value`` with every :class:`SpikeTrainBase` inside it (nested lists, tuples and dicts)
+    replaced by its dense value (:meth:`SpikeTrainBase.to_dense`); anything else unchanged."""
+    if isinstance(value, SpikeTrainBase):
+        return value.to_dense()
+    if isinstance(value, (list, tuple)):
+        return type(value)(read_out(v) for v in value)
+    if isinstance(value, dict):
+        return {k: read_out(v) for k, v in value.items()}
+    return value
 
 
 class OutputReadOut:

@@ -50,12 +50,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from fastsnn import FastSNNError, IntegrateFireCoding, SpikeCoding, SpikeTensor, SpikingNeuron
-from fastsnn.output_read_out import OutputReadOut
+from fastsnn.output_read_out import OutputReadOut, SpikeTrainBase, read_out
 from fastsnn_neurons.codings import resolve_integrate_fire_coding
 from fastsnn_neurons.neurons.base import CountNeuron, check_input, count_recorders, forward_overrides
 
 
-class EventTrain:
+class EventTrain(SpikeTrainBase):
     """A spike train between layers in event mode (time first, tensor-like).
 
     - ``currents [T, *S]`` — the real value each step delivers; ``Σ_t currents_t`` is the
@@ -64,7 +64,8 @@ class EventTrain:
       a train a neuron emitted; None for a train computed by a linear layer.
 
     torch functions accept it: ``F.linear`` (so ``nn.Linear``) maps it step by step to a new
-    train; every other function gets ``integrate()`` in its place.
+    train; every other function gets ``integrate()`` in its place
+    (:class:`fastsnn.output_read_out.SpikeTrainBase`).
     """
 
     def __init__(self, currents: torch.Tensor, spikes: SpikeTensor | None = None) -> None:
@@ -84,37 +85,27 @@ class EventTrain:
         """``Σ_t currents_t``: the dense value of the train, shape ``[*S]``."""
         return self.currents.sum(0)
 
+    to_dense = integrate
+
     def __repr__(self) -> str:
         coding = f", coding={self.spikes.coding.name!r}" if self.spikes is not None else ""
         return f"EventTrain(steps={self.num_steps}, shape={tuple(self.shape)}{coding})"
 
     @classmethod
     def __torch_function__(cls, func: Callable, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
-        kwargs = kwargs or {}
         if func is F.linear:
-            return _linear_per_step(*args, **kwargs)
-        return func(*_read_out(args), **_read_out(kwargs))
+            return _linear_per_step(*args, **(kwargs or {}))
+        return super().__torch_function__(func, types, args, kwargs)  # read out
 
 
 def _linear_per_step(input: Any, weight: torch.Tensor, bias: torch.Tensor | None = None) -> Any:
     """``F.linear`` on a train: ``W·I_t`` at every step, ``+ b`` at step 0 only."""
     if not isinstance(input, EventTrain) or isinstance(weight, EventTrain) or isinstance(bias, EventTrain):
-        return F.linear(*_read_out((input, weight, bias)))
+        return F.linear(*read_out((input, weight, bias)))
     currents = F.linear(input.currents, weight)  # [T, *S, out]
     if bias is not None:
         currents[0] += bias
     return EventTrain(currents)
-
-
-def _read_out(value: Any) -> Any:
-    """Replace every EventTrain inside (nested lists/tuples/dicts) by its dense value."""
-    if isinstance(value, EventTrain):
-        return value.integrate()
-    if isinstance(value, (list, tuple)):
-        return type(value)(_read_out(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _read_out(v) for k, v in value.items()}
-    return value
 
 
 def integrate_and_fire(
@@ -216,7 +207,7 @@ def run_event_neuron(neuron: CountNeuron, x: Any, settings: EventSettings) -> Ev
 
 
 #: models inside an :func:`event_mode` block: they return dense tensors, never trains
-_read_out_outputs = OutputReadOut(_read_out)
+_read_out_outputs = OutputReadOut(read_out)
 
 
 def is_replayable(module: nn.Module) -> bool:
