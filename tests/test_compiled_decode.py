@@ -102,6 +102,21 @@ def test_a_model_with_a_compiled_decoder_still_pickles_and_copies():
                            model.generate(torch.tensor([[1, 2, 3]]), 4, temperature=0))
 
 
+def test_a_compiled_decoder_pickles_and_copies_with_its_model_and_compiles_anew():
+    model = build_model(ModelConfig(**{**FLAGSHIP_SHAPE, "n_layers": 1}), seed=6).eval()
+    decoder = model.compiled_decoder(threads=1)
+    prompt = torch.tensor([[5, 9, 2]])
+    with torch.no_grad():
+        cache = model.init_cache(1)
+        token = model.prefill(prompt, cache)[:, -1:].argmax(-1)
+        expected = decoder(token, cache)
+        for clone in (pickle.loads(pickle.dumps(decoder)), copy.deepcopy(decoder)):
+            assert clone.threads == 1 and clone.calls == 1 and not clone._steps and clone.model is not model
+            clone_cache = clone.model.init_cache(1)
+            clone.model.prefill(prompt, clone_cache)
+            torch.testing.assert_close(clone(token, clone_cache), expected, rtol=1e-5, atol=1e-5)
+
+
 def test_compiled_decoder_errors(monkeypatch):
     model = build_model(ModelConfig(**{**FLAGSHIP_SHAPE, "n_layers": 2}), seed=0).eval()
     cache = model.init_cache(1)

@@ -153,8 +153,9 @@ class CompiledDecoder:
     :data:`ALL_THREADS_FROM_BATCH` sequences under FastSNN's ``PASSIVE`` thread policy, all of
     torch's from there. Each thread count is its own compiled step, and each decoder compiles its
     own copies (its own Dynamo cache entries), so several models in one process neither share nor
-    evict each other's compiled code. Not picklable; the model drops it when pickled or copied and
-    rebuilds it on demand (:meth:`SpikingLM.compiled_decoder`).
+    evict each other's compiled code. Pickling or copying a decoder keeps its model and ``threads``
+    but not the compiled code, which the copy compiles anew on its first step; a pickled or copied
+    *model* leaves its decoder behind and makes one on demand (:meth:`SpikingLM.compiled_decoder`).
 
     :raises FastSNNError: no C++ compiler for Inductor's CPU backend or a bad ``threads`` (at
         construction), a compile failure (first call at a thread count: start again from a fresh
@@ -174,6 +175,13 @@ class CompiledDecoder:
         self._steps: dict[int, Callable[..., torch.Tensor]] = {}  # kernel threads -> compiled step
         self._compiled: set[int] = set()  # thread counts whose step has run once (compiled)
         self.calls = 0
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"model": self.model, "threads": self.threads, "calls": self.calls}  # compiled code does not pickle
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._steps, self._compiled = {}, set()
 
     def threads_for(self, batch: int) -> int:
         """The kernel thread count of a step over ``batch`` sequences."""
